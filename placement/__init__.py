@@ -1,0 +1,1 @@
+"""Placement: which component runs where, and the workers that carry a plan out."""

@@ -1,0 +1,143 @@
+"""The vectorised environment contract every simulator backend implements.
+
+One `VectorEnv` object steps N environments. Everything crossing this boundary is plain numpy on
+the host (a GPU backend may later hand over torch tensors with the same shapes):
+
+Observation (`Obs`, a dict):
+    "images":      {camera_name: uint8 array (N, H, W, 3)}; "main" is the third-person view,
+                   "wrist" the wrist camera when the backend has one.
+    "proprio":     float32 array (N, P), the robot state the backend declares (`EnvSpec.proprio_dim`).
+    "instruction": list of N language instructions.
+
+Actions are float32 arrays in the backend's action space, (N, A) for `step` and (N, K, A) for
+`chunk_step`. Converting a policy's normalised output (gripper conventions, scaling) into this space
+is the policy's action codec's job, configured per backend through `EnvSpec`.
+
+Episodes end by `terminated` (task success or failure the task defines) or `truncated` (time limit).
+With `auto_reset=True` (PPO-style partial reset), a finished environment is reset right after the
+step (or chunk) with the next reset id from the environment's cursor; its last observation is kept
+in `info["final_obs"]` so the learner can bootstrap a truncated episode. With `auto_reset=False`
+(fixed-length episodes, GRPO-style) a finished environment stays finished: further actions are
+ignored, its reward is 0, and `done` stays true until the next explicit `reset`.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+Obs = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What a backend declares about one task: the protocol the rest of the platform relies on."""
+
+    backend: str
+    """Registered backend name, e.g. "maniskill" or "libero"."""
+    task: str
+    """Task id inside the backend (or suite/task id for LIBERO)."""
+    action_dim: int
+    """Size of one action vector (7 for end-effector delta pose + gripper)."""
+    control_hz: float
+    """Control frequency of one `step`."""
+    max_episode_steps: int
+    """Steps after which an episode is truncated."""
+    cameras: tuple[str, ...]
+    """Camera names present in `obs["images"]`."""
+    image_size: tuple[int, int]
+    """(height, width) of every image."""
+    proprio_dim: int
+    """Size of `obs["proprio"]` per environment."""
+    action_low: tuple[float, ...] = ()
+    """Lower bound of each action dimension (empty: unbounded)."""
+    action_high: tuple[float, ...] = ()
+    """Upper bound of each action dimension (empty: unbounded)."""
+    gripper_convention: str = "close_positive"
+    """How the backend reads the last action dim: "open_positive" (+1 opens) or "close_positive"."""
+    reward_mode: str = "sparse"
+    """"sparse" (1 on success) or "dense" (the task's shaped reward)."""
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Backend-specific facts worth logging (renderer, physics backend, protocol details)."""
+
+
+@dataclass
+class StepResult:
+    """What `step` returns for N environments."""
+
+    obs: Obs
+    reward: np.ndarray
+    """float32 (N,)."""
+    terminated: np.ndarray
+    """bool (N,)."""
+    truncated: np.ndarray
+    """bool (N,)."""
+    info: dict[str, Any]
+    """Always "success" bool (N,) (success at this step). When an episode ended in this step:
+    "episode_done" bool (N,) and, for those envs, "episode_return", "episode_length",
+    "success_once", "success_at_end" arrays (N,) (valid where episode_done). With auto-reset,
+    "final_obs" holds the pre-reset observation of every env (only meaningful where done)."""
+
+
+@dataclass
+class ChunkStepResult:
+    """What `chunk_step` returns after executing K actions per environment."""
+
+    obs: Obs
+    reward: np.ndarray
+    """float32 (N, K): reward of each executed step, 0 for steps skipped after an episode ended."""
+    terminated: np.ndarray
+    """bool (N, K)."""
+    truncated: np.ndarray
+    """bool (N, K)."""
+    info: dict[str, Any]
+    """As in StepResult, aggregated over the chunk (episode stats of episodes that ended in it)."""
+
+
+class VectorEnv(abc.ABC):
+    """N environments of one task behind one object. See the module docstring for the contract."""
+
+    spec: EnvSpec
+    num_envs: int
+    auto_reset: bool
+    """Public and switchable between phases: the runner evaluates on the training env by setting it
+    to False (fixed-length episodes), then restores it and calls `reset`."""
+
+    @abc.abstractmethod
+    def reset(self, reset_ids: Sequence[int] | None = None, env_ids: Sequence[int] | None = None) -> Obs:
+        """Reset environments `env_ids` (all when None) to the states named by `reset_ids`.
+
+        A reset id is a seed (ManiSkill) or an init-state index (LIBERO); equal ids give identical
+        first observations, so a GRPO group starts from one state. When `reset_ids` is None the ids
+        come from the environment's reset cursor. Returns the observation of all N environments.
+        """
+
+    @abc.abstractmethod
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Apply one action (N, A) to every environment."""
+
+    @abc.abstractmethod
+    def chunk_step(self, actions: np.ndarray) -> ChunkStepResult:
+        """Apply an action chunk (N, K, A): K steps, stopping early per environment when it ends."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release processes and renderers."""
+
+    # Reset cursor: auto-reset and `reset(None)` draw ids from it; it is part of a checkpoint.
+    @abc.abstractmethod
+    def get_reset_cursor(self) -> int:
+        """The next reset id the cursor will hand out."""
+
+    @abc.abstractmethod
+    def set_reset_cursor(self, cursor: int) -> None:
+        """Continue handing out reset ids from `cursor` (exact resume)."""
+
+    def __enter__(self) -> "VectorEnv":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

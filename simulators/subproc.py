@@ -1,0 +1,373 @@
+"""`SubprocVectorEnv`: N `SingleEnv`s spread over spawned worker processes behind the `VectorEnv` contract.
+
+The parent side of every CPU backend. It owns what must not depend on a worker surviving: the reset
+cursor, episode bookkeeping (`EpisodeBook`), auto-reset and fixed-length semantics, and recovery.
+A worker that dies or does not answer within its time limit is killed and restarted, its envs are
+rebuilt and reset, their running episodes end as truncated with `info["worker_failed"]` set, and
+`worker_restarts` counts it; the run goes on. A Python exception inside a worker is a bug or a
+misconfiguration, not bad luck: it is raised as `EnvWorkerError` with the worker's traceback.
+
+Workers are started with the `spawn` method (fork hangs after a Vulkan/EGL context exists). Envs
+are split into contiguous blocks, one block per worker; a worker steps its block in sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from simulators.base import ChunkStepResult, EnvSpec, Obs, StepResult, VectorEnv
+from simulators.episodes import ChunkRecord, EpisodeBook
+from simulators.single_env import SingleEnvInfo, SingleObs
+from simulators.worker import worker_main
+
+log = logging.getLogger(__name__)
+
+
+class EnvWorkerError(RuntimeError):
+    """An env worker could not be built, raised an exception, or could not be recovered."""
+
+
+@dataclass
+class _Worker:
+    index: int
+    env_ids: list[int]
+    process: Any = None
+    conn: Any = None
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """How to build the workers of one vectorised env (filled in by a backend's `from_config`)."""
+
+    factory: str
+    """"module:SingleEnvClass" built inside each worker."""
+    kwargs: dict[str, Any]
+    """Constructor arguments of that class (picklable)."""
+    num_workers: int
+    env_vars: dict[str, str]
+    """Environment variables set in the worker before the simulator is imported."""
+
+
+class SubprocVectorEnv(VectorEnv):
+    """Vectorised env over worker processes; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        backend: str,
+        task: str,
+        cameras: tuple[str, ...],
+        image_size: int,
+        reward_mode: str,
+        num_envs: int,
+        plan: WorkerPlan,
+        auto_reset: bool,
+        seed: int,
+        step_timeout_s: float,
+        start_timeout_s: float,
+    ) -> None:
+        self.num_envs = num_envs
+        self.auto_reset = auto_reset
+        self.worker_restarts = 0
+        """How many times a dead or hung worker was restarted (each also logs a warning)."""
+        self._plan = plan
+        self._cursor = int(seed)
+        self._step_timeout = step_timeout_s
+        self._start_timeout = start_timeout_s
+        self._ctx = mp.get_context("spawn")
+        self._book = EpisodeBook(num_envs)
+        self._obs: list[SingleObs | None] = [None] * num_envs
+        self._closed = False
+        blocks = np.array_split(np.arange(num_envs), min(plan.num_workers, num_envs))
+        self._workers = [_Worker(i, [int(e) for e in block]) for i, block in enumerate(blocks)]
+        self._where = {e: (w.index, j) for w in self._workers for j, e in enumerate(w.env_ids)}
+        try:
+            for w in self._workers:
+                self._spawn(w)
+            infos = [self._await_ready(w) for w in self._workers]
+        except BaseException:
+            self.close()
+            raise
+        info: SingleEnvInfo = infos[0]
+        self.spec = EnvSpec(
+            backend=backend,
+            task=task,
+            action_dim=info.action_dim,
+            control_hz=info.control_hz,
+            max_episode_steps=info.max_episode_steps,
+            cameras=tuple(cameras),
+            image_size=(image_size, image_size),
+            proprio_dim=info.proprio_dim,
+            action_low=info.action_low,
+            action_high=info.action_high,
+            gripper_convention=info.gripper_convention,
+            reward_mode=reward_mode,
+            extras={**info.extras, "num_workers": len(self._workers), "auto_reset": auto_reset},
+        )
+
+    # ------------------------------------------------------------------ contract
+    def reset(self, reset_ids: Sequence[int] | None = None, env_ids: Sequence[int] | None = None) -> Obs:
+        env_list = list(range(self.num_envs)) if env_ids is None else [int(e) for e in env_ids]
+        bad = [e for e in env_list if not 0 <= e < self.num_envs]
+        if bad or len(set(env_list)) != len(env_list):
+            raise ValueError(f"env_ids={list(env_list)} must be distinct indices in [0, {self.num_envs})")
+        if reset_ids is None:
+            id_list = [self._next_id() for _ in env_list]
+        else:
+            id_list = [int(r) for r in reset_ids]
+            if len(id_list) != len(env_list) or any(r < 0 for r in id_list):
+                raise ValueError(
+                    f"reset_ids={list(reset_ids)} must be {len(env_list)} non-negative ids, one per reset env"
+                )
+        self._reset_envs(env_list, id_list)
+        return self._batch()
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        a = np.asarray(actions, dtype=np.float32)
+        if a.ndim != 2:
+            raise ValueError(f"step expects actions of shape (num_envs, action_dim), got {a.shape}")
+        res = self.chunk_step(a[:, None, :])
+        info = dict(res.info, executed=res.info["executed"][:, 0])
+        return StepResult(res.obs, res.reward[:, 0], res.terminated[:, 0], res.truncated[:, 0], info)
+
+    def chunk_step(self, actions: np.ndarray) -> ChunkStepResult:
+        a = self._check_actions(actions)
+        book, k = self._book, a.shape[1]
+        rec = ChunkRecord(book, k)
+        active, steps_left = ~book.done, book.steps_left()
+        requests = {}
+        for w in self._workers:
+            ids = w.env_ids
+            if active[ids].any():
+                requests[w.index] = ("chunk", (a[ids], active[ids].tolist(), steps_left[ids].tolist()))
+        per_env_steps = max(len(w.env_ids) for w in self._workers) * k
+        replies = self._call(requests, self._step_timeout * per_env_steps)
+        for wi, reply in replies.items():
+            w = self._workers[wi]
+            if reply is None:
+                self._recover(w)
+                for e in w.env_ids:
+                    if active[e]:
+                        rec.fail(e)
+                continue
+            for e, res in zip(w.env_ids, reply):
+                if res is not None and res["rewards"]:
+                    self._obs[e] = res["obs"]
+                    rec.add(e, res["rewards"], res["successes"], res["terminated"])
+        info = rec.info()
+        if self.auto_reset:
+            info["final_obs"] = self._batch()
+            ended = [int(e) for e in np.flatnonzero(rec.ended)]
+            if ended:
+                self._reset_envs(ended, [self._next_id() for _ in ended])
+        else:
+            book.done |= rec.ended
+        info["reset_id"] = book.reset_id.copy()
+        return ChunkStepResult(self._batch(), rec.reward, rec.terminated, rec.truncated, info)
+
+    def get_reset_cursor(self) -> int:
+        return self._cursor
+
+    def set_reset_cursor(self, cursor: int) -> None:
+        if cursor < 0:
+            raise ValueError(f"reset cursor must be >= 0, got {cursor}")
+        self._cursor = int(cursor)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for w in self._workers:
+            if w.conn is not None:
+                try:
+                    w.conn.send(("close", None))
+                except (OSError, ValueError):
+                    pass
+        for w in self._workers:
+            self._kill(w, grace_s=5.0)
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    # ------------------------------------------------------------------ simulator state
+    def get_state(self, env_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Snapshots of envs (simulator state plus episode bookkeeping), for `set_state`."""
+        env_list = list(range(self.num_envs)) if env_ids is None else [int(e) for e in env_ids]
+        sims = self._per_env_call("get_state", env_list, [None] * len(env_list))
+        return [{"sim": s, "episode": self._book.get(e)} for e, s in zip(env_list, sims)]
+
+    def set_state(self, states: Sequence[dict[str, Any]], env_ids: Sequence[int] | None = None) -> Obs:
+        """Restore snapshots from `get_state` into `env_ids` (all when None); returns all observations."""
+        env_list = list(range(self.num_envs)) if env_ids is None else [int(e) for e in env_ids]
+        if len(states) != len(env_list):
+            raise ValueError(f"got {len(states)} states for {len(env_list)} envs")
+        obs = self._per_env_call("set_state", env_list, [s["sim"] for s in states])
+        for e, o, s in zip(env_list, obs, states):
+            self._obs[e] = o
+            self._book.put(e, s["episode"])
+        return self._batch()
+
+    # ------------------------------------------------------------------ internals
+    def _next_id(self) -> int:
+        rid = self._cursor
+        self._cursor += 1
+        return rid
+
+    def _check_actions(self, actions: np.ndarray) -> np.ndarray:
+        if any(o is None for o in self._obs):
+            raise RuntimeError("call reset() before step()/chunk_step()")
+        a = np.asarray(actions, dtype=np.float32)
+        want = (self.num_envs, "K", self.spec.action_dim)
+        if a.ndim != 3 or a.shape[0] != self.num_envs or a.shape[2] != self.spec.action_dim or a.shape[1] < 1:
+            raise ValueError(f"chunk_step expects actions of shape {want}, got {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError("actions contain NaN or inf")
+        return a
+
+    def _batch(self) -> Obs:
+        obs = self._obs
+        return {
+            "images": {c: np.stack([o["images"][c] for o in obs]) for c in self.spec.cameras},
+            "proprio": np.stack([o["proprio"] for o in obs]).astype(np.float32),
+            "instruction": [o["instruction"] for o in obs],
+        }
+
+    def _reset_envs(self, env_ids: list[int], reset_ids: list[int]) -> None:
+        by_worker: dict[int, list[tuple[int, int]]] = {}
+        for e, r in zip(env_ids, reset_ids):
+            wi, j = self._where[e]
+            by_worker.setdefault(wi, []).append((j, r))
+        requests = {wi: ("reset", items) for wi, items in by_worker.items()}
+        replies = self._call(requests, self._start_timeout)
+        for wi, reply in replies.items():
+            if reply is None:  # recover once, then try the same resets again
+                self._recover(self._workers[wi])
+                reply = self._call({wi: requests[wi]}, self._start_timeout)[wi]
+                if reply is None:
+                    raise EnvWorkerError(f"env worker {wi} failed twice in a row while resetting; see the log")
+            w = self._workers[wi]
+            for (j, r), (o, max_steps) in zip(by_worker[wi], reply):
+                e = w.env_ids[j]
+                self._obs[e] = o
+                self._book.start([e], [r], [max_steps])
+
+    def _per_env_call(self, cmd: str, env_ids: list[int], args: list[Any]) -> list[Any]:
+        by_worker: dict[int, list[tuple[int, Any, int]]] = {}
+        for pos, (e, arg) in enumerate(zip(env_ids, args)):
+            wi, j = self._where[e]
+            by_worker.setdefault(wi, []).append((j, arg, pos))
+        requests = {
+            wi: (cmd, [j for j, _, _ in items] if cmd == "get_state" else [(j, a) for j, a, _ in items])
+            for wi, items in by_worker.items()
+        }
+        replies = self._call(requests, self._start_timeout)
+        out: list[Any] = [None] * len(env_ids)
+        for wi, reply in replies.items():
+            if reply is None:
+                self._recover(self._workers[wi])
+                raise EnvWorkerError(f"env worker {wi} died during {cmd}; it was restarted, retry the call")
+            for (_, _, pos), value in zip(by_worker[wi], reply):
+                out[pos] = value
+        return out
+
+    def _call(self, requests: dict[int, tuple[str, Any]], timeout_s: float) -> dict[int, Any]:
+        """Send one command per worker, then collect replies; None marks a dead or hung worker."""
+        replies: dict[int, Any] = {}
+        sent = []
+        for wi, msg in requests.items():
+            try:
+                self._workers[wi].conn.send(msg)
+                sent.append(wi)
+            except (OSError, ValueError):
+                replies[wi] = None
+        deadline = time.monotonic() + timeout_s
+        errors = []
+        for wi in sent:
+            conn = self._workers[wi].conn
+            try:
+                if not conn.poll(max(0.0, deadline - time.monotonic())):
+                    log.warning("env worker %d did not answer within %.0f s", wi, timeout_s)
+                    replies[wi] = None
+                    continue
+                kind, payload = conn.recv()
+            except (EOFError, OSError):
+                replies[wi] = None
+                continue
+            if kind == "error":
+                errors.append(f"env worker {wi}: {payload}")
+            replies[wi] = payload
+        if errors:
+            raise EnvWorkerError("\n".join(errors))
+        return replies
+
+    def _spawn(self, w: _Worker) -> None:
+        parent, child = self._ctx.Pipe(duplex=True)
+        p = self._plan
+        w.process = self._ctx.Process(
+            target=worker_main,
+            args=(child, p.factory, p.kwargs, len(w.env_ids), p.env_vars),
+            name=f"env-worker-{w.index}",
+            daemon=True,
+        )
+        w.process.start()
+        child.close()
+        w.conn = parent
+
+    def _await_ready(self, w: _Worker) -> SingleEnvInfo:
+        try:
+            ready = w.conn.poll(self._start_timeout)
+            msg = w.conn.recv() if ready else None
+        except (EOFError, OSError):
+            w.process.join(1.0)
+            raise EnvWorkerError(
+                f"env worker {w.index} exited (code {w.process.exitcode}) while building its env; see its "
+                "traceback above (workers are spawned: a script that builds envs needs an "
+                "`if __name__ == '__main__':` guard)"
+            ) from None
+        if msg is None:
+            self._kill(w)
+            raise EnvWorkerError(
+                f"env worker {w.index} did not build its env within {self._start_timeout:.0f} s; "
+                "raise env.start_timeout_s if the machine is slow (first builds compile shaders)"
+            )
+        kind, payload = msg
+        if kind != "ready":
+            self._kill(w)
+            raise EnvWorkerError(f"env worker {w.index} could not build its env: {payload}")
+        return payload
+
+    def _recover(self, w: _Worker) -> None:
+        """Replace a dead or hung worker and reset its envs to their current reset ids."""
+        self.worker_restarts += 1
+        log.warning(
+            "env worker %d (envs %s) died or hung; restarting it (restart #%d)", w.index, w.env_ids, self.worker_restarts
+        )
+        self._kill(w)
+        self._spawn(w)
+        self._await_ready(w)
+        items = [(j, int(self._book.reset_id[e])) for j, e in enumerate(w.env_ids)]
+        if self._call({w.index: ("reset", items)}, self._start_timeout)[w.index] is None:
+            raise EnvWorkerError(f"env worker {w.index} failed again right after a restart")
+
+    def _kill(self, w: _Worker, grace_s: float = 0.0) -> None:
+        if w.process is not None and w.process.pid is not None:
+            w.process.join(grace_s)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join(5.0)
+        if w.conn is not None:
+            w.conn.close()
+        w.process, w.conn = None, None
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers, in env order (for diagnostics and fault-injection tests)."""
+        return [w.process.pid for w in self._workers]

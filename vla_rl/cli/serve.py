@@ -1,0 +1,91 @@
+"""`vla-rl serve CHECKPOINT`: serve a saved policy to robots over the openpi websocket protocol.
+
+Loads the policy (a run folder, a checkpoint folder or a `policy/` folder), prints where it listens,
+the request schema and the health URL, and serves until interrupted; then prints how many requests
+and batches it answered. See docs/serving.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from vla_rl.cli.commands import COMMANDS, Command
+
+API_KEY_ENV = "VLA_RL_API_KEY"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from vla_rl.serve.config import ServeConfig
+
+    d = ServeConfig()
+    parser.add_argument("checkpoint", help="run folder, checkpoint folder, or policy folder (save_pretrained output)")
+    parser.add_argument("--host", default=d.host, help=f"interface to bind (default {d.host}, loopback only)")
+    parser.add_argument("--port", type=int, default=d.port, help=f"TCP port (default {d.port}; 0 picks a free one)")
+    parser.add_argument("--api-key", default=os.environ.get(API_KEY_ENV),
+                        help=f"require 'Authorization: Api-Key KEY' from clients (default: ${API_KEY_ENV} if set)")
+    parser.add_argument("--schema", default=None, help="observation schema JSON (default: the checkpoint's serve_schema.json)")
+    parser.add_argument("--batch-window-ms", type=float, default=d.batch_window_ms,
+                        help=f"wait this long for concurrent requests to batch (default {d.batch_window_ms})")
+    parser.add_argument("--max-batch-size", type=int, default=d.max_batch_size,
+                        help=f"most requests per policy call (default {d.max_batch_size})")
+    parser.add_argument("--max-message-mb", type=float, default=d.max_message_mb,
+                        help=f"largest request answered, MiB (default {d.max_message_mb})")
+    parser.add_argument("--gripper-convention", choices=("open_positive", "close_positive"), default=None,
+                        help="the robot's gripper convention, when it differs from the checkpoint's")
+    parser.add_argument("--unnorm-key", default=None, help="dataset statistics to un-normalise actions with")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for inference (default: torch's)")
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from vla_rl.serve.config import ServeConfig
+    from vla_rl.serve.loading import load_for_serving
+    from vla_rl.serve.server import HEALTH_PATH
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    cfg = ServeConfig(host=args.host, port=args.port, api_key=args.api_key, batch_window_ms=args.batch_window_ms,
+                      max_batch_size=args.max_batch_size, max_message_mb=args.max_message_mb)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    loaded = load_for_serving(args.checkpoint, args.schema, args.gripper_convention, args.unnorm_key)
+    server = loaded.server(cfg)
+    print(f"vla-rl serve: {loaded.family} policy from {loaded.policy_dir} "
+          f"(action_dim {loaded.policy.action_dim}, chunk {loaded.policy.action_chunk})")
+    print(f"  schema: {loaded.schema_source}; request keys {loaded.schema.keys}")
+    print(f"  batching: window {cfg.batch_window_ms} ms, up to {cfg.max_batch_size}; "
+          f"API key {'required' if cfg.api_key else 'not required'}")
+
+    def ready(port: int) -> None:
+        print(f"  listening on ws://{cfg.host}:{port}  (health: http://{cfg.host}:{port}{HEALTH_PATH})", flush=True)
+
+    try:
+        asyncio.run(server.run(on_ready=ready))
+    except KeyboardInterrupt:
+        pass
+    stats = server.batcher.stats if server.batcher else None
+    if stats is not None:
+        mean = stats.requests / max(stats.batches, 1)
+        print(f"vla-rl serve: stopped after {stats.requests} requests in {stats.batches} batches "
+              f"(mean batch {mean:.1f}, largest {stats.largest_batch}, {stats.failed} failed)")
+    return 0
+
+
+COMMANDS.register("serve")(Command(help="serve a saved policy to robots (openpi websocket protocol)",
+                                   add_arguments=add_arguments, run=run))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run this command alone (`python -m vla_rl.cli.serve ...`), before it is listed in vla_rl.cli.main."""
+    parser = argparse.ArgumentParser(prog="vla-rl serve", description=COMMANDS.get("serve").help)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""`vla-rl train [RECIPE] [key=value ...]`: train a policy; with no arguments, the quickstart."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from vla_rl.cli.commands import COMMANDS, Command, add_recipe_arguments, split_recipe_args
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_recipe_arguments(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def print_summary(console: Console, summary) -> None:
+    from vla_rl.eval.episodes import format_rate
+
+    table = Table(title=f"vla-rl train: {summary.run_dir.name}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    if summary.initial_eval is not None:
+        table.add_row("initial success", format_rate(summary.initial_eval.successes))
+    if summary.final_eval is not None:
+        table.add_row("final success", format_rate(summary.final_eval.successes))
+    table.add_row("iterations", str(summary.iterations))
+    rollout_s = summary.phase_seconds.get("rollout", 0.0)
+    table.add_row("env steps", f"{summary.env_steps} ({summary.env_steps / max(rollout_s, 1e-9):.1f} env steps/s in rollout)")
+    table.add_row("policy actions", f"{summary.policy_actions} ({summary.policy_actions / max(rollout_s, 1e-9):.1f} actions/s in rollout)")
+    phases = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(summary.phase_seconds.items(), key=lambda kv: -kv[1]))
+    table.add_row("time per phase", phases)
+    table.add_row("wall time", f"{summary.wall_seconds:.1f} s (after setup)")
+    table.add_row("logs", f"{summary.run_dir / 'logs'} (tensorboard --logdir {summary.run_dir / 'logs'})")
+    if summary.checkpoint is not None:
+        table.add_row("checkpoint", str(summary.checkpoint))
+    if summary.video is not None:
+        table.add_row("video", str(summary.video))
+    console.print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vla_rl.config.loader import load_config
+
+    recipe, overrides = split_recipe_args(args.args)
+    config = load_config(recipe, overrides)
+    console = Console()
+    from vla_rl.runner.loop import Runner
+
+    runner = Runner(config, console=console, progress=not args.no_progress)
+    try:
+        summary = runner.run()
+    finally:
+        runner.close()
+    print_summary(console, summary)
+    return 0
+
+
+COMMANDS.register("train")(Command(help="train a policy with RL (default: the quickstart recipe)",
+                                   add_arguments=add_arguments, run=run))

@@ -1,0 +1,1 @@
+"""Typed, validated configuration: YAML recipes plus `key=value` overrides -> `Config`."""

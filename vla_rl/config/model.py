@@ -1,0 +1,90 @@
+"""The `model` section of a config: which policy family, which weights, which size, LoRA, dtype.
+
+`vla_rl.models.registry.build_policy` turns a `ModelConfig` plus what the environment declares
+(action dim, cameras, proprio size, gripper convention) into a `Policy`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vla_rl.config.core import check
+
+
+@dataclass
+class LoraConfig:
+    """Low-rank adapters (through peft) on the policy's language model; the value head stays fully trainable."""
+
+    enabled: bool = False
+    """Train LoRA adapters instead of every weight."""
+    rank: int = 32
+    """Adapter rank r (32 is the value RL recipes for OpenVLA use)."""
+    alpha: float = 32.0
+    """LoRA scaling numerator (scale = alpha / rank)."""
+    dropout: float = 0.0
+    """Dropout on the adapter input (0 keeps act/evaluate log-probs identical)."""
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    """Module-name suffixes that get adapters ("all-linear" alone: every linear layer of the LM)."""
+
+    def __post_init__(self) -> None:
+        check(self.rank >= 1, f"model.lora.rank={self.rank} must be >= 1")
+        check(self.alpha > 0, f"model.lora.alpha={self.alpha} must be > 0")
+        check(0.0 <= self.dropout < 1.0, f"model.lora.dropout={self.dropout} must be in [0, 1)")
+        check(len(self.target_modules) > 0, "model.lora.target_modules is empty; name at least one module, e.g. q_proj")
+
+
+@dataclass
+class ModelConfig:
+    """Which policy to build or load, and how it maps tokens to the environment's actions."""
+
+    # --- what to build --------------------------------------------------------------------
+    family: str = "openvla"
+    """Registered policy family (vla_rl.models.registry.POLICY_FAMILIES): openvla, openvla_oft, cnn."""
+    pretrained: str | None = None
+    """Local checkpoint directory (Hugging Face layout); None builds `size` with random weights."""
+    size: str = "tiny"
+    """Size preset used when `pretrained` is None (e.g. tiny, small; see docs/models.md)."""
+    image_size: int | None = None
+    """Square side the policy resizes images to; None: the preset's (or checkpoint's) size."""
+    action_chunk: int = 1
+    """Actions per forward pass K (1 for OpenVLA; 8 is OFT's LIBERO chunk)."""
+    value_head: bool = True
+    """Add an MLP value head on the hidden state before the first action token (PPO needs it)."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Parameter dtype (float32 on CPU; bfloat16 for large models on GPU)."""
+    max_prompt_tokens: int = 128
+    """Fixed length prompts are padded to, so rollout buffers stack across steps."""
+    use_proprio: bool = False
+    """Feed `obs["proprio"]` to the policy (OFT and CNN families; OpenVLA ignores it)."""
+    use_wrist: bool = False
+    """Feed the wrist camera as a second image (OFT and CNN families; needs a "wrist" camera)."""
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    """LoRA adapters (off by default)."""
+
+    # --- action decoding --------------------------------------------------------------------
+    unnorm_key: str | None = None
+    """Dataset whose q01/q99 statistics un-normalise actions; None: the checkpoint's only one (or identity)."""
+    policy_gripper_range: Literal["symmetric", "unit"] = "symmetric"
+    """Range of the policy's gripper output: "symmetric" [-1, 1], or "unit" [0, 1] (OpenVLA's datasets)."""
+    policy_gripper_convention: Literal["open_positive", "close_positive"] | None = None
+    """Sign convention of the policy's gripper; None: same as the environment (a policy trained there)."""
+    binarize_gripper: bool = False
+    """Snap the gripper to +-1 (what OpenVLA's LIBERO evaluation does)."""
+
+    def __post_init__(self) -> None:
+        check(self.action_chunk >= 1, f"model.action_chunk={self.action_chunk} must be >= 1")
+        check(self.image_size is None or self.image_size >= 8, f"model.image_size={self.image_size} must be >= 8 (or null)")
+        check(self.max_prompt_tokens >= 8, f"model.max_prompt_tokens={self.max_prompt_tokens} must be >= 8")
+        check(
+            self.family != "openvla" or self.action_chunk == 1,
+            f"model.family=openvla decodes one action per pass; set model.action_chunk=1 (got {self.action_chunk}) "
+            "or use model.family=openvla_oft for chunks",
+        )
+        check(
+            self.pretrained is not None or bool(self.size),
+            "model.size is empty; name a size preset (e.g. tiny) or set model.pretrained to a checkpoint directory",
+        )
+
+
+__all__ = ["LoraConfig", "ModelConfig"]

@@ -1,0 +1,116 @@
+"""The top-level `Config` of a run: one typed section per part of the platform.
+
+Sections owned by the parts live beside this file (`env.py`, `model.py`, `algorithm.py`); the
+sections that only the runner and placement read are defined here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vla_rl.config.algorithm import AlgorithmConfig
+from vla_rl.config.core import check
+from vla_rl.config.env import EnvConfig
+from vla_rl.config.model import ModelConfig
+
+
+@dataclass
+class RolloutConfig:
+    """How experience is collected each iteration."""
+
+    steps_per_iteration: int = 32
+    """Policy calls (chunks) per environment per iteration: the length T of the rollout window."""
+    temperature: float = 1.0
+    """Sampling temperature for training rollouts (the learner recomputes log-probs at it)."""
+    eval_mode: Literal["greedy", "sample"] = "greedy"
+    """Decoding during evaluation."""
+    eval_temperature: float = 0.6
+    """Temperature when eval_mode is "sample" (0.6 is the field's usual eval temperature)."""
+
+    def __post_init__(self) -> None:
+        check(self.steps_per_iteration >= 1, "steps_per_iteration must be >= 1")
+        check(self.temperature > 0, "temperature must be > 0 (use eval_mode=greedy for argmax decoding)")
+        check(self.eval_temperature > 0, "eval_temperature must be > 0")
+
+
+@dataclass
+class RunnerConfig:
+    """The outer loop: how long to train, when to evaluate, save and log, and where outputs go."""
+
+    iterations: int = 10
+    """Training iterations (each: roll out, compute advantages, update)."""
+    eval_initial: bool = True
+    """Evaluate the starting policy before training, for the initial-vs-final summary."""
+    eval_every: int = 0
+    """Evaluate every this many iterations (0: only after the last one)."""
+    eval_episodes: int = 16
+    """Episodes per evaluation (spread over the environments, one fixed seed list per run)."""
+    eval_seed: int = 1_000_000
+    """First reset id of the evaluation episodes (kept apart from the training ids)."""
+    save_every: int = 0
+    """Write a checkpoint every this many iterations (0: only at the end)."""
+    video: bool = True
+    """Record one evaluation episode to mp4 after the final evaluation."""
+    output_dir: str = "runs"
+    """Parent folder of run folders; each run writes to `output_dir/name`."""
+    name: str = "quickstart"
+    """Run name: the folder under output_dir holding config, logs, checkpoints and videos."""
+    seed: int = 0
+    """Seed of torch/numpy RNGs (sampling, minibatch order)."""
+    resume: str | None = None
+    """Checkpoint folder to resume from (weights, optimizer, RNG streams, reset cursor, iteration)."""
+
+    def __post_init__(self) -> None:
+        check(self.iterations >= 0, "iterations must be >= 0")
+        check(self.eval_every >= 0 and self.save_every >= 0, "eval_every and save_every must be >= 0")
+        check(self.eval_episodes >= 1, "eval_episodes must be >= 1")
+        check(bool(self.name) and "/" not in self.name, "name must be a non-empty folder name without '/'")
+
+
+@dataclass
+class PlacementConfig:
+    """Where each component runs (see docs/placement.md for the grammar of later modes)."""
+
+    backend: Literal["local"] = "local"
+    """Execution backend: "local" runs everything on this machine without a cluster."""
+    mode: Literal["collocated"] = "collocated"
+    """Component placement: "collocated" runs env, rollout and actor phase by phase on shared devices."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Device of the policy: "auto" takes CUDA when present."""
+    torch_threads: int = 0
+    """torch intra-op threads in the main process (0: leave torch's default)."""
+
+    def __post_init__(self) -> None:
+        check(self.torch_threads >= 0, "torch_threads must be >= 0")
+
+
+@dataclass
+class Config:
+    """A whole run: what to train, on what, how, and where."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)
+    """The simulator, task and environment count."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """The policy family and its size or checkpoint."""
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    """The RL algorithm and every option of it."""
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    """Experience collection."""
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    """Training length, evaluation, checkpoints, outputs."""
+    placement: PlacementConfig = field(default_factory=PlacementConfig)
+    """Where components run."""
+
+    def __post_init__(self) -> None:
+        algo, env = self.algorithm, self.env
+        if algo.uses_groups:
+            check(not env.auto_reset, f"algorithm.advantage={algo.advantage} runs fixed-length grouped episodes: "
+                  "set env.auto_reset=false")
+            check(env.num_envs % algo.group_size == 0, f"env.num_envs={env.num_envs} must be a multiple of "
+                  f"algorithm.group_size={algo.group_size} (each group shares one reset id)")
+        else:
+            check(env.auto_reset, f"algorithm.advantage={algo.advantage} bootstraps continuing episodes: "
+                  "set env.auto_reset=true")
+        check(not algo.uses_critic or self.model.value_head, f"algorithm.name={algo.name} trains a critic: "
+              "set model.value_head=true")

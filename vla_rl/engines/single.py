@@ -1,0 +1,49 @@
+"""The single-process training engine: AdamW with its own learning rate for the value head,
+gradient clipping, and optimizer state that goes into checkpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+VALUE_HEAD_PREFIX = "value_head"
+
+
+class SingleEngine:
+    """Steps one policy's trainable parameters in this process."""
+
+    def __init__(self, policy: nn.Module, lr: float, value_lr: float, weight_decay: float,
+                 max_grad_norm: float | None) -> None:
+        self.policy = policy
+        self.max_grad_norm = max_grad_norm
+        backbone, value = [], []
+        for name, param in policy.named_parameters():
+            if param.requires_grad:
+                (value if name.startswith(VALUE_HEAD_PREFIX) or f".{VALUE_HEAD_PREFIX}" in name else backbone).append(param)
+        if not backbone and not value:
+            raise ValueError("the policy has no trainable parameters: check model.lora and freezing settings")
+        groups = [{"params": backbone, "lr": lr, "name": "policy"}]
+        if value:
+            groups.append({"params": value, "lr": value_lr, "name": "value_head"})
+        self.params = backbone + value
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)
+
+    def step(self, loss: torch.Tensor) -> dict[str, float]:
+        """Backward, clip, step; returns the gradient norm before clipping."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.max_grad_norm is not None:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.max_grad_norm)
+        else:
+            grad_norm = torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in self.params if p.grad is not None]))
+        self.optimizer.step()
+        return {"train/grad_norm": float(grad_norm)}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state)

@@ -1,0 +1,1 @@
+"""Evaluation: episodes under a fixed protocol, success statistics, reports."""

@@ -1,0 +1,94 @@
+"""Evaluation episodes: one fixed-length episode per reset id, in rounds of N environments.
+
+Every reset id is evaluated exactly once (the last round leaves its spare environments unused), so
+the same ids give the same table on any machine with the same simulator version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+
+@dataclass
+class EvalResult:
+    reset_ids: list[int] = field(default_factory=list)
+    successes: list[bool] = field(default_factory=list)
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    env_steps: int = 0
+    policy_calls: int = 0
+    seconds: float = 0.0
+
+    @property
+    def success_rate(self) -> float:
+        return float(np.mean(self.successes)) if self.successes else 0.0
+
+    def metrics(self, prefix: str = "eval") -> dict[str, float]:
+        return {
+            f"{prefix}/success_rate": self.success_rate,
+            f"{prefix}/episode_return": float(np.mean(self.returns)) if self.returns else 0.0,
+            f"{prefix}/episode_length": float(np.mean(self.lengths)) if self.lengths else 0.0,
+            f"{prefix}/episodes": float(len(self.successes)),
+        }
+
+
+FrameSink = Callable[[np.ndarray, str, bool], None]
+"""Receives (main-camera frame of env 0, its instruction, success so far) for video recording."""
+
+
+@torch.no_grad()
+def evaluate_policy(env, policy, reset_ids: Sequence[int], mode: str = "greedy", temperature: float = 1.0,
+                    frame_sink: FrameSink | None = None, progress: bool = True) -> EvalResult:
+    """Run one episode per reset id with `policy`; `env` must have auto-reset off."""
+    import time
+
+    start = time.perf_counter()
+    result = EvalResult()
+    n = env.num_envs
+    ids = list(reset_ids)
+    bar = tqdm(total=len(ids), desc="eval", unit="ep", leave=False, disable=not progress)
+    for first in range(0, len(ids), n):
+        batch = ids[first:first + n]
+        padded = batch + [batch[-1]] * (n - len(batch))
+        obs = env.reset(reset_ids=padded)
+        record = frame_sink is not None and first == 0
+        ended = np.zeros(n, dtype=bool)
+        ended[len(batch):] = True  # spare environments of the last round do not count
+        success = np.zeros(n, dtype=bool)
+        if record:
+            frame_sink(obs["images"]["main"][0], obs["instruction"][0], False)
+        while not ended.all():
+            out = policy.act(obs, mode=mode, temperature=temperature)
+            step = env.chunk_step(out.actions)
+            result.policy_calls += int((~ended).sum())
+            result.env_steps += int((~ended).sum()) * out.actions.shape[1]
+            success |= np.asarray(step.info["success"], dtype=bool) & ~ended
+            done = np.asarray(step.info.get("episode_done", np.zeros(n, dtype=bool)), dtype=bool)
+            for i in np.flatnonzero(done & ~ended):
+                result.reset_ids.append(padded[i])
+                result.successes.append(bool(step.info["success_once"][i]))
+                result.returns.append(float(step.info["episode_return"][i]))
+                result.lengths.append(int(step.info["episode_length"][i]))
+                bar.update(1)
+            ended |= done
+            obs = step.obs
+            if record:
+                frame_sink(obs["images"]["main"][0], obs["instruction"][0], bool(success[0]))
+                record = not ended[0]
+    bar.close()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def format_rate(successes: Sequence[bool]) -> str:
+    """`62.5% [40.9, 79.8] (10/16)` with a Wilson 95% interval."""
+    from vla_rl.eval.stats import wilson_interval
+
+    k, n = int(sum(successes)), len(successes)
+    low, high = wilson_interval(k, n)
+    return f"{100 * k / max(n, 1):.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({k}/{n})"

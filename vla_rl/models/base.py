@@ -1,0 +1,96 @@
+"""The policy interface shared by rollout, training, evaluation and serving.
+
+A policy turns a batch of observations (the `simulators.base` observation dict: uint8 images by
+camera, float proprio, instruction strings) into environment actions, and can later recompute the
+exact distribution it sampled from, with gradients, for the learner.
+
+Shapes: N environments, K actions per chunk (1 for OpenVLA-style), A dims per action (7).
+Log-probs and entropies are returned per token, (N, K, A); the algorithm layer aggregates them to
+action (sum over A) or chunk (sum over K and A) granularity. Values are one per chunk, (N,).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vla_rl.models.action_codec import ActionCodec
+
+Obs = dict[str, Any]
+
+
+@dataclass
+class ActOutput:
+    """What `Policy.act` returns."""
+
+    actions: np.ndarray
+    """float32 (N, K, A) actions in the environment's action space, ready for `chunk_step`."""
+    forward_inputs: dict[str, torch.Tensor]
+    """Batch-first tensors that reproduce this call exactly in `evaluate` (model inputs plus the
+    sampled action tokens under the key "action_tokens"). Stored by the rollout buffer."""
+    logprobs: torch.Tensor
+    """float32 (N, K, A): log-probs of the sampled tokens under the distribution actually sampled
+    (temperature applied; greedy mode reports the log-prob at temperature 1)."""
+    values: torch.Tensor | None
+    """float32 (N,) value estimates, or None for a policy without a value head."""
+
+
+@dataclass
+class EvaluateOutput:
+    """What `Policy.evaluate` returns (with gradients)."""
+
+    logprobs: torch.Tensor
+    """(N, K, A) log-probs of `forward_inputs["action_tokens"]`."""
+    entropy: torch.Tensor
+    """(N, K, A) entropy of each token's distribution."""
+    values: torch.Tensor | None
+    """(N,) value estimates, or None."""
+
+
+class Policy(nn.Module, abc.ABC):
+    """Base class of every model family. Subclasses register in `vla_rl.models.registry`."""
+
+    action_chunk: int
+    action_dim: int
+    codec: ActionCodec
+    """Tokens <-> environment actions (statistics and gripper conventions)."""
+    norm_stats: dict[str, Any]
+    """OpenVLA-style statistics of every dataset the checkpoint knows ({} for none)."""
+
+    @abc.abstractmethod
+    def act(self, obs: Obs, mode: str = "sample", temperature: float = 1.0) -> ActOutput:
+        """Choose actions for a batch of observations; `mode` is "sample" or "greedy". No grad."""
+
+    @abc.abstractmethod
+    def evaluate(self, forward_inputs: dict[str, torch.Tensor], temperature: float = 1.0) -> EvaluateOutput:
+        """Recompute log-probs, entropy and values of stored rollouts, with gradients."""
+
+    @abc.abstractmethod
+    def save_pretrained(self, path: str) -> None:
+        """Write the policy in its Hugging Face layout (config, weights, tokenizer, norm stats)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_pretrained(cls, path: str, cfg: Any = None) -> "Policy":
+        """Load a policy saved by `save_pretrained` (or a published checkpoint of this family).
+
+        `cfg` (a `vla_rl.config.model.ModelConfig`, optional) overrides what a run may change on load:
+        dtype, the action-decoding fields, and a value head for a checkpoint that has none."""
+
+    def set_action_decoding(self, gripper_convention: str | None = None, unnorm_key: str | None = None) -> None:
+        """Re-target the action codec: another environment's gripper convention and/or another dataset's
+        statistics from `norm_stats` (None keeps the current choice)."""
+        codec = self.codec
+        key = unnorm_key if unnorm_key is not None else codec.extras.get("unnorm_key")
+        self.codec = ActionCodec.from_norm_stats(
+            codec.vocab_size, self.norm_stats, key,
+            policy_gripper_range=codec.policy_gripper_range,
+            policy_gripper_convention=codec.policy_gripper_convention,
+            env_gripper_convention=gripper_convention or codec.env_gripper_convention,
+            binarize_gripper=codec.binarize_gripper, n_bins=codec.n_bins,
+        )

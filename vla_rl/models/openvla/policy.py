@@ -1,0 +1,197 @@
+"""The OpenVLA-style policy ("openvla"): 7 action tokens per step, decoded autoregressively.
+
+`act` prefills `[BOS][image patches][prompt]` once and decodes the action tokens against a KV
+cache, sampling only among the 256 action ids; `evaluate` teacher-forces the stored tokens in one
+forward pass and scores them under the same restricted, temperature-scaled distribution. The value
+head reads the last prompt position (the one that predicts the first action token).
+
+forward_inputs (batch-first): "input_ids" (N, L) int64 `[BOS][pads][prompt]`, "attention_mask"
+(N, L) int64, "images" (N, 3, S, S) uint8 (already resized), "action_tokens" (N, 1, A) int64
+vocabulary ids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+import torch
+from transformers import Dinov2WithRegistersConfig, LlamaConfig, PreTrainedTokenizerFast, SiglipVisionConfig
+
+from vla_rl.config.model import ModelConfig
+from vla_rl.models.action_codec import ActionCodec, identity_norm_stats
+from vla_rl.models.base import ActOutput, EvaluateOutput, Obs, Policy
+from vla_rl.models.checkpoint_io import read_config, read_weights, write_config, write_weights
+from vla_rl.models.images import stack_cameras
+from vla_rl.models.openvla.decoding import DECODERS
+from vla_rl.models.openvla.layout import from_published_state, published_config, to_published_state, vla_rl_section_or_default
+from vla_rl.models.openvla.network import OpenVLANetwork, positions_from_mask
+from vla_rl.models.openvla.spec import SIZES, config_to_dict, dino_config, llama_config, round_up, siglip_config
+from vla_rl.models.registry import POLICY_FAMILIES, EnvFacts
+from vla_rl.models.sampling import score_tokens
+from vla_rl.models.tokenizer import PromptBatcher, build_tiny_tokenizer, trim_padding
+
+# Keys of the saved vla_rl section that are rebuilt from elsewhere rather than kept in `meta`.
+_DERIVED_SECTION_KEYS = ("family", "action_dim", "codec", "dino_config", "siglip_config")
+FORWARD_KEYS = ("input_ids", "attention_mask", "images", "action_tokens")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@POLICY_FAMILIES.register("openvla")
+class OpenVLAPolicy(Policy):
+    """Fused DINOv2+SigLIP -> projector -> Llama, 256-bin action tokens (see the module docstring)."""
+
+    family = "openvla"
+    action_chunk = 1
+
+    def __init__(self, net: OpenVLANetwork, tokenizer: Any, codec: ActionCodec, norm_stats: dict[str, Any],
+                 meta: dict[str, Any]) -> None:
+        super().__init__()
+        self.net, self.tokenizer, self.codec, self.norm_stats, self.meta = net, tokenizer, codec, norm_stats, meta
+        self.action_dim = codec.action_dim
+        self.image_size = int(meta["image_size"])
+        self.prompts = PromptBatcher(tokenizer, int(meta["max_prompt_tokens"]), meta.get("prompt_suffix_id"))
+        self.unused_published_weights: dict[str, torch.Tensor] = {}
+        """Published vision tensors OpenVLA never reads (last blocks, norms, pool head), written back on save."""
+        self.decoder = "kv_cache"
+        """Which decoding loop `act` uses: "kv_cache" (fast) or "reference" (no cache; for tests)."""
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def build(cls, cfg: ModelConfig, env: EnvFacts, seed: int) -> "OpenVLAPolicy":
+        """Random weights (seeded) from the `cfg.size` preset, a byte-level tokenizer, identity statistics."""
+        if cfg.size not in SIZES:
+            raise ValueError(f"model.size={cfg.size!r} is not an openvla preset; choose one of {sorted(SIZES)}")
+        if "main" not in env.cameras:
+            raise ValueError(f"the openvla family reads the 'main' camera; the environment has {env.cameras}")
+        size = SIZES[cfg.size]
+        if cfg.image_size is not None:
+            size = dataclasses.replace(size, image_size=cfg.image_size)
+        tokenizer = build_tiny_tokenizer()
+        text = llama_config(size, round_up(len(tokenizer), 64), tokenizer.pad_token_id, tokenizer.bos_token_id,
+                            tokenizer.eos_token_id, max_positions=2048)
+        meta = {
+            "size": cfg.size, "image_size": size.image_size, "max_prompt_tokens": cfg.max_prompt_tokens,
+            "prompt_suffix_id": None, "value_hidden": size.value_hidden if cfg.value_head else None,
+            **cls._extra_meta(cfg, env),
+        }
+        norm_stats = {"identity": identity_norm_stats(env.action_dim)}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = cls._network(dino_config(size), siglip_config(size), text, tokenizer.vocab_size - 256, meta)
+        codec = _codec(tokenizer.vocab_size, norm_stats, cfg, env.gripper_convention)
+        return cls(net, tokenizer, codec, norm_stats, meta).to(DTYPES[cfg.dtype])
+
+    @classmethod
+    def from_pretrained(cls, path: str, cfg: ModelConfig | None = None) -> "OpenVLAPolicy":
+        config = read_config(path)
+        section = vla_rl_section_or_default(config)
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
+        if tokenizer.pad_token_id is None:
+            tokenizer.add_special_tokens({"pad_token": "<PAD>"})
+        text = LlamaConfig(**config["text_config"])
+        dino = Dinov2WithRegistersConfig(**section["dino_config"])
+        siglip = SiglipVisionConfig(**section["siglip_config"])
+        value_hidden = section.get("value_hidden")
+        if cfg is not None and cfg.value_head and value_hidden is None:
+            value_hidden = text.hidden_size  # a fresh value head for a checkpoint trained without one
+        meta = {k: v for k, v in section.items() if k not in _DERIVED_SECTION_KEYS}
+        meta.update(value_hidden=value_hidden, max_prompt_tokens=cfg.max_prompt_tokens if cfg else section["max_prompt_tokens"])
+        net = cls._network(dino, siglip, text, tokenizer.vocab_size - 256, meta)
+        state, unused = from_published_state(read_weights(path), dino, siglip)
+        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not (k.startswith("value_head.") and section.get("value_hidden") is None)]
+        if missing or unexpected:
+            raise ValueError(f"{path}: weights do not match the config: missing {missing[:8]}, unexpected {unexpected[:8]}")
+        norm_stats = config.get("norm_stats") or {"identity": identity_norm_stats(section.get("action_dim", 7))}
+        codec_fields = section.get("codec", {})
+        if cfg is not None:
+            codec = _codec(tokenizer.vocab_size, norm_stats, cfg, codec_fields.get("env_gripper_convention", "close_positive"))
+        else:
+            codec = ActionCodec.from_norm_stats(tokenizer.vocab_size, norm_stats, codec_fields.get("unnorm_key"),
+                                                **{k: v for k, v in codec_fields.items() if k != "unnorm_key"})
+        policy = cls(net, tokenizer, codec, norm_stats, meta)
+        policy.unused_published_weights = unused
+        dtype = DTYPES[cfg.dtype] if cfg else next(iter(state.values())).dtype
+        return policy.to(dtype if dtype.is_floating_point else torch.float32)
+
+    @classmethod
+    def _extra_meta(cls, cfg: ModelConfig, env: EnvFacts) -> dict[str, Any]:
+        """Family-specific facts saved in the config's vla_rl section (none for plain OpenVLA)."""
+        return {}
+
+    @classmethod
+    def _network(cls, dino: Dinov2WithRegistersConfig, siglip: SiglipVisionConfig, text: LlamaConfig,
+                 first_action_id: int, meta: dict[str, Any]) -> OpenVLANetwork:
+        return OpenVLANetwork(dino, siglip, text, first_action_id, meta["value_hidden"])
+
+    def save_pretrained(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        dino, siglip = self.net.vision_backbone.featurizer.config, self.net.vision_backbone.fused_featurizer.config
+        codec = {"unnorm_key": self.codec.extras.get("unnorm_key"), "policy_gripper_range": self.codec.policy_gripper_range,
+                 "policy_gripper_convention": self.codec.policy_gripper_convention,
+                 "env_gripper_convention": self.codec.env_gripper_convention,
+                 "binarize_gripper": self.codec.binarize_gripper}
+        section = {"family": self.family, **self.meta, "action_dim": self.action_dim, "codec": codec,
+                   "dino_config": config_to_dict(dino), "siglip_config": config_to_dict(siglip)}
+        text = config_to_dict(self.net.language_model.config)
+        dtype = str(next(self.parameters()).dtype).removeprefix("torch.")
+        write_config(path, published_config(text, self.norm_stats, section, self.tokenizer.pad_token_id, dtype))
+        state = to_published_state(self.net.state_dict(), dino, siglip)
+        state.update(self.unused_published_weights)
+        write_weights(path, state)
+        self.tokenizer.save_pretrained(path)
+
+    # ------------------------------------------------------------------ rollout and training
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def prepare(self, obs: Obs) -> dict[str, torch.Tensor]:
+        """Observation -> the model inputs of forward_inputs (without action tokens)."""
+        images = stack_cameras(obs["images"], ("main",), self.image_size, self.device)[:, 0]
+        instructions = list(obs["instruction"])
+        if len(instructions) != images.shape[0]:
+            raise ValueError(f"{len(instructions)} instructions for {images.shape[0]} images")
+        input_ids, attention_mask = self.prompts(instructions, self.device)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "images": images}
+
+    @torch.no_grad()
+    def act(self, obs: Obs, mode: str = "sample", temperature: float = 1.0) -> ActOutput:
+        inputs = self.prepare(obs)
+        ids, mask = trim_padding(inputs["input_ids"], inputs["attention_mask"])
+        embeds, full_mask = self.net.prefix(ids, mask, inputs["images"])
+        index, logp, h_prompt = DECODERS[self.decoder](self.net, embeds, full_mask, self.action_dim, mode, temperature)
+        tokens = index + self.net.first_action_id
+        actions = self.codec.decode(tokens.cpu().numpy())[:, None, :]
+        inputs["action_tokens"] = tokens[:, None, :]
+        return ActOutput(actions=actions, forward_inputs=inputs, logprobs=logp[:, None, :].float(),
+                         values=self.net.value(h_prompt))
+
+    def evaluate(self, forward_inputs: dict[str, torch.Tensor], temperature: float = 1.0) -> EvaluateOutput:
+        missing = [k for k in FORWARD_KEYS if k not in forward_inputs]
+        if missing:
+            raise KeyError(f"forward_inputs lacks {missing}; pass the dict ActOutput.forward_inputs returned by act()")
+        dev = self.device
+        ids, mask = trim_padding(forward_inputs["input_ids"].to(dev), forward_inputs["attention_mask"].to(dev))
+        tokens = forward_inputs["action_tokens"].to(dev)[:, 0]
+        embeds, full_mask = self.net.prefix(ids, mask, forward_inputs["images"].to(dev))
+        t = embeds.shape[1]
+        seq = torch.cat([embeds, self.net.embed_ids(tokens[:, :-1])], dim=1)
+        seq_mask = torch.cat([full_mask, full_mask.new_ones(full_mask.shape[0], tokens.shape[1] - 1)], dim=1)
+        hidden = self.net.backbone(seq, seq_mask, positions_from_mask(seq_mask))
+        logits = self.net.action_logits(hidden[:, t - 1:])
+        logp, entropy = score_tokens(logits, tokens - self.net.first_action_id, temperature)
+        return EvaluateOutput(logprobs=logp[:, None], entropy=entropy[:, None], values=self.net.value(hidden[:, t - 1]))
+
+
+def _codec(vocab_size: int, norm_stats: dict[str, Any], cfg: ModelConfig, env_gripper: str) -> ActionCodec:
+    return ActionCodec.from_norm_stats(
+        vocab_size, norm_stats, cfg.unnorm_key, policy_gripper_range=cfg.policy_gripper_range,
+        policy_gripper_convention=cfg.policy_gripper_convention, env_gripper_convention=env_gripper,
+        binarize_gripper=cfg.binarize_gripper,
+    )
+
+
+__all__ = ["OpenVLAPolicy"]

@@ -1,0 +1,92 @@
+"""The registry of policy families and the two entry points the rest of the platform calls.
+
+`build_policy(cfg, action_dim, cameras, proprio_dim, seed)` builds a family from config (random
+weights) or loads `cfg.pretrained`; `load_policy(path)` reads the family from a saved config. A
+family is a `Policy` subclass registered with `@POLICY_FAMILIES.register(name)` that implements
+`build(cfg, env, seed)`, `from_pretrained(path, cfg=None)` and `set_action_decoding(...)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from vla_rl.config.model import ModelConfig
+from vla_rl.models.base import Policy
+from vla_rl.models.checkpoint_io import read_config
+from vla_rl.registry import Registry
+
+POLICY_FAMILIES: Registry[type[Policy]] = Registry("policy family")
+
+# Modules whose import registers a family; listed once here so look-ups find every family.
+_FAMILY_MODULES = ("vla_rl.models.openvla.policy", "vla_rl.models.openvla_oft.policy", "vla_rl.models.cnn.policy")
+
+
+@dataclass(frozen=True)
+class EnvFacts:
+    """What a policy needs to know about the environment (plain values; models never import simulators)."""
+
+    action_dim: int
+    """Size of one action vector."""
+    cameras: tuple[str, ...]
+    """Camera names in the observation ("main" first)."""
+    proprio_dim: int
+    """Size of obs["proprio"]."""
+    gripper_convention: str = "close_positive"
+    """How the environment reads the last action dim ("open_positive" or "close_positive")."""
+
+
+def _load_families() -> None:
+    for module in _FAMILY_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module.startswith(exc.name):
+                raise
+
+
+def build_policy(cfg: ModelConfig, action_dim: int, cameras: tuple[str, ...], proprio_dim: int, seed: int,
+                 gripper_convention: str = "close_positive") -> Policy:
+    """A policy for an environment with these facts: loaded from `cfg.pretrained`, or built with random
+    weights (seeded) from the `cfg.size` preset. LoRA is applied when `cfg.lora.enabled`."""
+    _load_families()
+    family = POLICY_FAMILIES.get(cfg.family)
+    env = EnvFacts(action_dim, tuple(cameras), proprio_dim, gripper_convention)
+    if cfg.pretrained is not None:
+        saved = _saved_family(cfg.pretrained)
+        if "vla_rl" in read_config(cfg.pretrained) and saved != cfg.family:
+            raise ValueError(f"{cfg.pretrained} holds a {saved!r} policy but model.family={cfg.family!r}; set model.family={saved}")
+        policy = family.from_pretrained(cfg.pretrained, cfg=cfg)
+        policy.set_action_decoding(gripper_convention=gripper_convention, unnorm_key=cfg.unnorm_key)
+        if policy.action_dim != action_dim:
+            raise ValueError(f"{cfg.pretrained} predicts {policy.action_dim} action dims but the environment takes {action_dim}")
+    else:
+        policy = family.build(cfg, env, seed)
+    if cfg.lora.enabled:
+        from vla_rl.models.lora import apply_lora
+
+        policy = apply_lora(policy, cfg.lora)
+    return policy
+
+
+def _saved_family(path: str) -> str:
+    config = read_config(path)
+    if "vla_rl" in config:
+        return config["vla_rl"]["family"]
+    model_type = config.get("model_type")
+    if model_type is None:
+        raise ValueError(f"{path}/config.json names neither vla_rl.family nor model_type; it is not a policy checkpoint")
+    return model_type
+
+
+def load_policy(path: str, gripper_convention: str | None = None, unnorm_key: str | None = None) -> Policy:
+    """Load any saved policy; the family comes from its config.json. `gripper_convention` and
+    `unnorm_key` override what the checkpoint recorded (e.g. serving it for another robot)."""
+    _load_families()
+    policy = POLICY_FAMILIES.get(_saved_family(path)).from_pretrained(path)
+    if gripper_convention is not None or unnorm_key is not None:
+        policy.set_action_decoding(gripper_convention=gripper_convention, unnorm_key=unnorm_key)
+    return policy
+
+
+__all__ = ["POLICY_FAMILIES", "EnvFacts", "build_policy", "load_policy"]

@@ -1,0 +1,1 @@
+"""The training loop: roll out, compute advantages, update, evaluate, checkpoint, log."""

@@ -1,0 +1,212 @@
+"""The training loop. One iteration reads like the algorithm:
+
+    sync weights -> roll out -> advantages -> update -> log   (every K: evaluate, checkpoint)
+
+each phase under a named timer. Where components run is the placement's business (`workers`);
+the loop only calls them.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from placement.registry import build_workers
+from vla_rl.config.loader import dump_config
+from vla_rl.config.schema import Config
+from vla_rl.eval.episodes import EvalResult, evaluate_policy
+from vla_rl.runner.buffer import RolloutBuffer
+from vla_rl.runner.checkpoint import (TrainerState, capture_rng, load_trainer_state, resolve_checkpoint,
+                                      restore_rng, save_checkpoint)
+from vla_rl.runner.collect import collect_episodes, collect_window
+from vla_rl.runner.metrics_log import MetricsLog
+from vla_rl.runner.timers import PhaseTimers
+from vla_rl.runner.update import compute_advantages, update_policy
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    initial_eval: EvalResult | None
+    final_eval: EvalResult | None
+    iterations: int
+    env_steps: int
+    policy_actions: int
+    wall_seconds: float
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    video: Path | None = None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Runner:
+    """Trains `config` end to end; `run()` returns a `RunSummary`."""
+
+    def __init__(self, config: Config, console: Console | None = None, progress: bool = True) -> None:
+        self.config = config
+        self.console = console or Console(stderr=True)
+        self.progress = progress
+        self.run_dir = Path(config.runner.output_dir) / config.runner.name
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(dump_config(config))
+        seed_everything(config.runner.seed)
+        self.timers = PhaseTimers()
+        with self.timers.phase("setup"):
+            self.workers = build_workers(config)
+        self.env = self.workers.env
+        self.policy = self.workers.policy
+        self.generator = torch.Generator().manual_seed(config.runner.seed)
+        self.ref_policy = None
+        if config.algorithm.kl_coef > 0:  # the frozen reference the KL penalty pulls toward
+            self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        self.iteration = 0
+        self.env_steps = 0
+        self.policy_actions = 0
+        if config.runner.resume:
+            self._resume(config.runner.resume)
+        self.log = MetricsLog(self.run_dir / "logs")
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def _resume(self, path: str) -> None:
+        checkpoint = resolve_checkpoint(path)
+        from vla_rl.models.registry import load_policy
+
+        loaded = load_policy(str(checkpoint / "policy"))
+        self.policy.load_state_dict(loaded.state_dict())
+        state = load_trainer_state(checkpoint)
+        self.workers.engine.load_state_dict(state.optimizer)
+        restore_rng(state.rng)
+        self.generator.set_state(state.extra["generator"])
+        self.env.set_reset_cursor(state.reset_cursor)
+        self.iteration = state.iteration
+        self.env_steps = state.extra.get("env_steps", 0)
+        self.policy_actions = state.extra.get("policy_actions", 0)
+        self.console.print(f"resumed from {checkpoint} at iteration {self.iteration}")
+
+    def save(self) -> Path:
+        state = TrainerState(
+            iteration=self.iteration,
+            reset_cursor=self.env.get_reset_cursor(),
+            optimizer=self.workers.engine.state_dict(),
+            rng=capture_rng(),
+            extra={"generator": self.generator.get_state(), "env_steps": self.env_steps,
+                   "policy_actions": self.policy_actions},
+        )
+        return save_checkpoint(self.run_dir / "checkpoints", self.policy, state, dump_config(self.config))
+
+    # ---- phases --------------------------------------------------------------------------------
+    def evaluate(self, record_video: bool = False) -> tuple[EvalResult, Path | None]:
+        cfg = self.config
+        ids = [cfg.runner.eval_seed + i for i in range(cfg.runner.eval_episodes)]
+        sink, writer, video_path = None, None, None
+        if record_video:
+            from simulators.video import VideoWriter
+
+            video_path = self.run_dir / "videos" / f"eval-iter-{self.iteration:06d}.mp4"
+            writer = VideoWriter(video_path, fps=self.env.spec.control_hz)
+            sink = writer.add_frame
+        self.env.auto_reset = False
+        try:
+            result = evaluate_policy(self.env, self.policy, ids, mode=cfg.rollout.eval_mode,
+                                     temperature=cfg.rollout.eval_temperature, frame_sink=sink,
+                                     progress=self.progress)
+        finally:
+            self.env.auto_reset = cfg.env.auto_reset
+            if writer is not None:
+                writer.close()
+        return result, video_path
+
+    def train_iteration(self, obs, buffer: RolloutBuffer):
+        cfg = self.config
+        with self.timers.phase("sync_weights"):
+            self.workers.sync_weights()
+        with self.timers.phase("rollout"):
+            self.policy.eval()
+            if cfg.env.auto_reset:
+                obs, stats, last_values = collect_window(self.env, self.policy, buffer, obs,
+                                                         cfg.rollout.temperature, self.progress)
+            else:
+                group = cfg.algorithm.group_size
+                start = self.env.get_reset_cursor()
+                ids = [start + i // group for i in range(self.env.num_envs)]
+                self.env.set_reset_cursor(start + self.env.num_envs // group)
+                stats = collect_episodes(self.env, self.policy, buffer, ids, cfg.rollout.temperature, self.progress)
+                buffer["group_ids"] = torch.tensor(ids)
+                last_values = None
+        steps = int(buffer.t * self.env.num_envs)
+        self.policy_actions += steps
+        self.env_steps += steps * self.policy.action_chunk
+        with self.timers.phase("advantages"):
+            adv_metrics = compute_advantages(cfg.algorithm, buffer, last_values)
+        with self.timers.phase("train"):
+            self.policy.train()
+            train_metrics = update_policy(cfg.algorithm, cfg.rollout, self.policy, self.workers.engine, buffer,
+                                          self.generator, self.ref_policy)
+        self.iteration += 1
+        times = self.timers.pop()
+        metrics = {**stats.metrics("env"), **adv_metrics, **train_metrics,
+                   **{f"time/{k}": v for k, v in times.items()},
+                   "rollout/env_steps_per_s": steps * self.policy.action_chunk / max(times.get("rollout", 1e-9), 1e-9),
+                   "rollout/total_env_steps": float(self.env_steps)}
+        self.log.write(self.iteration, metrics)
+        return obs, metrics
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        cfg = self.config
+        start = time.perf_counter()
+        initial = None
+        if cfg.runner.eval_initial and self.iteration == 0:
+            with self.timers.phase("eval"):
+                initial, _ = self.evaluate()
+            self.log.write(0, initial.metrics("eval"))
+            self.console.print(f"initial eval: success {initial.success_rate:.1%} over {len(initial.successes)} episodes")
+        buffer = RolloutBuffer(cfg.rollout.steps_per_iteration, self.env.num_envs)
+        obs = self.env.reset() if cfg.env.auto_reset else None
+        phase_totals: dict[str, float] = {}
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.runner.iterations, initial=self.iteration, desc="train", unit="it",
+                   disable=not self.progress)
+        while self.iteration < cfg.runner.iterations:
+            obs, metrics = self.train_iteration(obs, buffer)
+            bar.update(1)
+            bar.set_postfix(success=f"{metrics.get('env/success_rate', float('nan')):.2f}",
+                            loss=f"{metrics.get('train/loss', float('nan')):.3f}")
+            last = self.iteration == cfg.runner.iterations
+            if cfg.runner.eval_every and self.iteration % cfg.runner.eval_every == 0 and not last:
+                with self.timers.phase("eval"):
+                    result, _ = self.evaluate()
+                self.log.write(self.iteration, result.metrics("eval"))
+                obs = self.env.reset() if cfg.env.auto_reset else None
+            if cfg.runner.save_every and self.iteration % cfg.runner.save_every == 0 and not last:
+                with self.timers.phase("checkpoint"):
+                    self.save()
+        bar.close()
+        with self.timers.phase("eval"):
+            final, video = self.evaluate(record_video=cfg.runner.video)
+        self.log.write(self.iteration, final.metrics("eval"))
+        with self.timers.phase("checkpoint"):
+            checkpoint = self.save()
+        for name, seconds in self.timers.totals.items():
+            phase_totals[name] = seconds
+        return RunSummary(run_dir=self.run_dir, initial_eval=initial, final_eval=final, iterations=self.iteration,
+                          env_steps=self.env_steps, policy_actions=self.policy_actions,
+                          wall_seconds=time.perf_counter() - start, phase_seconds=phase_totals,
+                          checkpoint=checkpoint, video=video)
+
+    def close(self) -> None:
+        self.log.close()
+        self.workers.close()

@@ -1,0 +1,139 @@
+"""The learner's two phases, joining the rollout buffer to the algorithm layer:
+
+- `compute_advantages`: per chunk-step advantages and returns, the per-action loss mask and the
+  trajectory ids, written into the buffer; returns advantage/return statistics.
+- `update_policy`: epochs of minibatch updates: re-evaluate the stored inputs, compute the
+  configured loss, step the engine; returns averaged diagnostics.
+
+The estimator's declared inputs ("window" or "group") choose how the buffer is read; no branch
+here names an algorithm.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from vla_rl.algorithms import (ADVANTAGE_ESTIMATORS, POLICY_LOSSES, action_mask_from_dones,
+                               broadcast_trajectory_advantages, kl_early_stop, mean_metrics, normalize_advantages,
+                               reduce_chunk_rewards, rollout_metrics, trajectory_ids, trajectory_returns, valid_mask)
+from vla_rl.config.algorithm import AlgorithmConfig
+from vla_rl.config.schema import RolloutConfig
+from vla_rl.runner.buffer import RolloutBuffer
+
+
+def _window_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values: torch.Tensor) -> dict[str, float]:
+    """GAE-style estimators over a window of continuing (auto-reset) environments."""
+    step_term, step_trunc = buffer.view("step_terminated"), buffer.view("step_truncated")
+    chunk = reduce_chunk_rewards(buffer.view("step_rewards"), step_term, step_trunc, algo.gamma,
+                                 algo.reward_granularity)
+    values = buffer.view("values")
+    out = ADVANTAGE_ESTIMATORS.get(algo.advantage).fn(
+        chunk.rewards, values, chunk.terminated, chunk.truncated, buffer.view("bootstrap_values"), last_values,
+        chunk.discounts, algo.gae_lambda)
+    advantages, returns = out.advantages, out.returns
+    action_mask = action_mask_from_dones(step_term, step_trunc)
+    if algo.normalize_advantages:
+        advantages = normalize_advantages(advantages, torch.ones_like(advantages, dtype=torch.bool), algo.adv_eps)
+    buffer["advantages"], buffer["returns"] = advantages, returns
+    buffer["action_mask"] = action_mask
+    buffer["traj_ids"] = trajectory_ids(chunk.terminated | chunk.truncated)
+    return rollout_metrics(advantages, returns, values=values)
+
+
+def _group_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer) -> dict[str, float]:
+    """Group-relative estimators over fixed-length episodes, one trajectory per environment."""
+    dones = buffer.view("step_terminated") | buffer.view("step_truncated")
+    returns = trajectory_returns(buffer.view("step_rewards"), valid_mask(dones))
+    groups = ADVANTAGE_ESTIMATORS.get(algo.advantage).fn(
+        returns, buffer["group_ids"], std_normalize=algo.grpo_std_normalize, eps=algo.adv_eps,
+        filter_equal=algo.filter_equal_groups)
+    advantages, action_mask = broadcast_trajectory_advantages(groups.advantages, dones)
+    action_mask = action_mask & groups.keep[None, :, None]
+    step_mask = action_mask.any(-1)
+    if algo.normalize_advantages:
+        advantages = normalize_advantages(advantages.contiguous(), step_mask, algo.adv_eps)
+    t, n = step_mask.shape
+    buffer["advantages"] = advantages.contiguous()
+    buffer["returns"] = returns[None].expand(t, n).contiguous()
+    buffer["action_mask"] = action_mask
+    buffer["traj_ids"] = torch.arange(n)[None].expand(t, n).contiguous()
+    metrics = rollout_metrics(advantages, buffer["returns"], mask=step_mask)
+    metrics["filtered_group_fraction"] = float(groups.filtered_fraction)
+    return metrics
+
+
+def compute_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values: torch.Tensor | None) -> dict[str, float]:
+    """Fill buffer["advantages"|"returns"|"action_mask"|"traj_ids"]; returns `train/` statistics."""
+    if ADVANTAGE_ESTIMATORS.get(algo.advantage).inputs == "window":
+        if last_values is None:
+            raise ValueError(f"advantage={algo.advantage!r} needs a continuing rollout window (env.auto_reset=true)")
+        metrics = _window_advantages(algo, buffer, last_values)
+    else:
+        if "group_ids" not in buffer.data:
+            raise ValueError(f"advantage={algo.advantage!r} needs fixed-length grouped episodes (env.auto_reset=false)")
+        metrics = _group_advantages(algo, buffer)
+    return {f"train/{key}": value for key, value in metrics.items()}
+
+
+def _minibatch_indices(algo: AlgorithmConfig, buffer: RolloutBuffer, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """Random minibatches of flattened samples; with loss_agg="traj_equal", whole environment
+    columns, so every trajectory lies inside one minibatch and is weighted equally there."""
+    if algo.loss_agg != "traj_equal":
+        yield from buffer.minibatches(algo.num_minibatches, generator)
+        return
+    if algo.num_minibatches > buffer.num_envs:
+        raise ValueError(f"loss_agg=traj_equal splits minibatches by environment: num_minibatches="
+                         f"{algo.num_minibatches} exceeds env.num_envs={buffer.num_envs}")
+    envs = torch.randperm(buffer.num_envs, generator=generator)
+    steps = torch.arange(buffer.t)[:, None] * buffer.num_envs
+    for part in torch.tensor_split(envs, algo.num_minibatches):
+        yield (steps + part[None]).reshape(-1)
+
+
+def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine, buffer: RolloutBuffer,
+                  generator: torch.Generator, ref_policy=None) -> dict[str, float]:
+    """`algo.update_epochs` passes of minibatch updates over the buffer; returns mean diagnostics."""
+    loss = POLICY_LOSSES.get(algo.name)
+    if algo.kl_coef > 0 and ref_policy is None:
+        raise ValueError("algorithm.kl_coef > 0 needs a frozen reference policy on the actor (ref_policy)")
+    inputs = buffer.flat_forward_inputs()
+    batch = {key: buffer.flat(key) for key in ("old_logprobs", "advantages", "returns", "values", "action_mask",
+                                               "traj_ids")}
+    per_minibatch: list[dict[str, float]] = []
+    stopped_early = False
+    for _ in range(algo.update_epochs):
+        for index in _minibatch_indices(algo, buffer, generator):
+            mb_inputs = {k: v[index] for k, v in inputs.items()}
+            evaluated = policy.evaluate(mb_inputs, temperature=rollout.temperature)
+            ref_logprobs = None
+            if algo.kl_coef > 0:
+                with torch.no_grad():
+                    ref_logprobs = ref_policy.evaluate(mb_inputs, temperature=rollout.temperature).logprobs
+            args = dict(
+                logprobs=evaluated.logprobs, old_logprobs=batch["old_logprobs"][index],
+                advantages=batch["advantages"][index], mask=batch["action_mask"][index],
+                entropy=evaluated.entropy, ref_logprobs=ref_logprobs, traj_ids=batch["traj_ids"][index],
+                logprob_granularity=algo.logprob_granularity, loss_agg=algo.loss_agg,
+                clip_ratio_low=algo.clip_ratio, clip_ratio_high=algo.clip_high, dual_clip=algo.dual_clip,
+                entropy_coef=algo.entropy_coef, kl_coef=algo.kl_coef, kl_estimator=algo.kl_estimator)
+            if loss.needs_critic:
+                args.update(values=evaluated.values, old_values=batch["values"][index],
+                            returns=batch["returns"][index], value_clip=algo.value_clip,
+                            huber_delta=algo.huber_delta, vf_coef=algo.vf_coef)
+            out = loss.fn(**args)
+            total = out.total()
+            step_metrics = engine.step(total)
+            per_minibatch.append({**{f"train/{k}": v for k, v in out.metrics.items()},
+                                  **{f"train/{k}": float(v.detach()) for k, v in out.terms.items()},
+                                  "train/loss": float(total.detach()), **step_metrics})
+            if kl_early_stop(out.metrics.get("approx_kl", 0.0), algo.target_kl):
+                stopped_early = True
+                break
+        if stopped_early:
+            break
+    metrics = mean_metrics(per_minibatch)
+    metrics["train/minibatch_updates"] = float(len(per_minibatch))
+    metrics["train/kl_early_stop"] = float(stopped_early)
+    return metrics
