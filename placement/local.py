@@ -46,19 +46,17 @@ class LocalWorkers:
 def build_local_collocated(config) -> LocalWorkers:
     from simulators.registry import make_env
     from vla_rl.engines.single import SingleEngine
-    from vla_rl.models.registry import build_policy, load_policy
+    from vla_rl.models.registry import build_policy
 
     if config.placement.torch_threads:
         torch.set_num_threads(config.placement.torch_threads)
     device = resolve_device(config.placement.device)
     env = make_env(config.env)
     try:
-        if config.model.pretrained:
-            policy = load_policy(config.model.pretrained)
-        else:
-            spec = env.spec
-            policy = build_policy(config.model, action_dim=spec.action_dim, cameras=spec.cameras,
-                                  proprio_dim=spec.proprio_dim, seed=config.runner.seed)
+        spec = env.spec
+        policy = build_policy(config.model, action_dim=spec.action_dim, cameras=spec.cameras,
+                              proprio_dim=spec.proprio_dim, seed=config.runner.seed,
+                              gripper_convention=spec.gripper_convention)
         policy.to(device)
         algo = config.algorithm
         engine = SingleEngine(policy, lr=algo.lr, value_lr=algo.value_lr, weight_decay=algo.weight_decay,

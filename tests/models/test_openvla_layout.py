@@ -130,6 +130,11 @@ def test_loads_a_published_style_checkpoint_without_our_section(saved, tmp_path,
         assert torch.equal(resaved[k], v)
     with_value = build_policy(ModelConfig(size="tiny", pretrained=str(tmp_path)), 7, ("main",), 9, seed=0)
     assert with_value.net.value_head is not None and with_value.act(obs).values.shape == (3,)
+    assert with_value.codec.policy_gripper_range == "unit"  # config left at None keeps the checkpoint's choice
+    overridden = build_policy(ModelConfig(pretrained=str(tmp_path), policy_gripper_range="symmetric",
+                                          binarize_gripper=False), 7, ("main",), 9, seed=0, gripper_convention="open_positive")
+    assert overridden.codec.policy_gripper_range == "symmetric" and not overridden.codec.binarize_gripper
+    assert overridden.codec.env_gripper_convention == "open_positive"
 
 
 def test_unknown_vision_weights_are_refused(saved, tmp_path):
@@ -154,3 +159,32 @@ def test_codec_of_a_published_checkpoint_decodes_like_openvla(saved):
                                         env_gripper_convention="close_positive", binarize_gripper=True)
     tokens = codec.encode(np.array([[0.0] * 6 + [-1.0], [0.0] * 6 + [1.0]]))  # env: open, close
     np.testing.assert_array_equal(codec.decode(tokens)[:, -1], [-1.0, 1.0])
+
+
+def test_7b_preset_has_the_published_names_and_shapes():
+    """Built on the meta device (no memory): 939 tensors; with the 43 never-read vision tensors (DINOv2
+    block 23 + norm, SigLIP block 26 + norm + attention pool) that is the 982 keys of openvla-7b's index."""
+    from vla_rl.models.openvla.layout import to_published_state
+    from vla_rl.models.openvla.network import OpenVLANetwork
+    from vla_rl.models.openvla.spec import SIZES, dino_config, llama_config, siglip_config
+
+    size = SIZES["7b"]
+    dino, siglip = dino_config(size), siglip_config(size)
+    with torch.device("meta"):
+        net = OpenVLANetwork(dino, siglip, llama_config(size, 32064, 32000, 1, 2, 2048), 32000 - 256, None)
+    state = to_published_state(net.state_dict(), dino, siglip)
+    assert len(state) == 939
+    shapes = {
+        "vision_backbone.featurizer.blocks.22.attn.qkv.weight": (3072, 1024),
+        "vision_backbone.featurizer.blocks.22.ls2.scale_factor": (1024,),
+        "vision_backbone.featurizer.pos_embed": (1, 256, 1024),
+        "vision_backbone.featurizer.reg_token": (1, 4, 1024),
+        "vision_backbone.fused_featurizer.pos_embed": (1, 256, 1152),
+        "vision_backbone.fused_featurizer.blocks.25.mlp.fc1.weight": (4304, 1152),
+        "projector.fc1.weight": (8704, 2176),
+        "projector.fc3.weight": (4096, 4096),
+        "language_model.model.embed_tokens.weight": (32064, 4096),
+        "language_model.model.layers.31.mlp.down_proj.weight": (4096, 11008),
+    }
+    for key, shape in shapes.items():
+        assert tuple(state[key].shape) == shape, key

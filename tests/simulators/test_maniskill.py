@@ -160,3 +160,35 @@ def test_missing_assets_are_named_not_prompted():
 
     assert missing_assets("PickCube-v1") == []
     assert missing_assets("PickSingleYCB-v1") == ["ycb"]
+
+
+def test_video_of_an_env_is_written_with_overlays(env, tmp_path):
+    import imageio.v2 as imageio
+
+    from simulators.video import EpisodeVideo
+
+    path = tmp_path / "episode.mp4"
+    with EpisodeVideo(str(path), fps=env.spec.control_hz, env_index=1) as video:
+        video.add(env.reset([2, 3]))
+        for i in range(3):
+            res = env.step(_actions(i, (2, 7)))
+            video.add(res.obs, success=bool(res.info["success"][1]), reward=float(res.reward[1]))
+    frames = imageio.mimread(str(path))
+    assert len(frames) == 4 and frames[0].shape == (256, 256, 3)
+    raw = np.repeat(np.repeat(res.obs["images"]["main"][1], 4, axis=0), 4, axis=1)
+    # the middle of the frame is the camera image; the top band carries the instruction text
+    assert np.abs(frames[-1][100:150].astype(int) - raw[100:150]).mean() < 12
+    assert np.abs(frames[-1][:14].astype(int) - raw[:14]).mean() > 20
+
+
+@pytest.mark.slow
+def test_a_hung_worker_is_detected_by_timeout_and_replaced():
+    cfg = EnvConfig(task="PushCube-v1", num_envs=1, image_size=64, step_timeout_s=3.0)
+    with make_env(cfg) as e:
+        e.reset([0])
+        victim = e.worker_pids()[0]
+        os.kill(victim, signal.SIGSTOP)
+        res = e.step(np.zeros((1, 7), np.float32))
+        assert res.info["worker_failed"].tolist() == [True] and res.truncated.tolist() == [True]
+        assert e.worker_restarts == 1 and e.worker_pids()[0] != victim
+        assert e.step(np.zeros((1, 7), np.float32)).info["executed"].all()

@@ -44,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         sink = None
         if args.video:
-            from simulators.video import VideoWriter
+            from simulators.video import EpisodeVideo
 
-            writer = VideoWriter(out_dir / "episode-0.mp4", fps=env.spec.control_hz)
-            sink = writer.add_frame
+            writer = EpisodeVideo(str(out_dir / "episode-0.mp4"), fps=env.spec.control_hz)
+            sink = writer.add
         ids = [config.runner.eval_seed + i for i in range(config.runner.eval_episodes)]
         result = evaluate_policy(env, policy, ids, mode=config.rollout.eval_mode,
                                  temperature=config.rollout.eval_temperature, frame_sink=sink,

@@ -49,17 +49,27 @@ def run(args: argparse.Namespace) -> int:
     from vla_rl.serve.server import HEALTH_PATH
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.log_level != "DEBUG":  # websockets logs every handshake at INFO
+        logging.getLogger("websockets").setLevel(logging.WARNING)
     cfg = ServeConfig(host=args.host, port=args.port, api_key=args.api_key, batch_window_ms=args.batch_window_ms,
                       max_batch_size=args.max_batch_size, max_message_mb=args.max_message_mb)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    loaded = load_for_serving(args.checkpoint, args.schema, args.gripper_convention, args.unnorm_key)
+    try:
+        loaded = load_for_serving(args.checkpoint, args.schema, args.gripper_convention, args.unnorm_key)
+    except FileNotFoundError as exc:
+        print(f"vla-rl serve: {exc}", file=sys.stderr)
+        return 2
     server = loaded.server(cfg)
     print(f"vla-rl serve: {loaded.family} policy from {loaded.policy_dir} "
           f"(action_dim {loaded.policy.action_dim}, chunk {loaded.policy.action_chunk})")
     print(f"  schema: {loaded.schema_source}; request keys {loaded.schema.keys}")
     print(f"  batching: window {cfg.batch_window_ms} ms, up to {cfg.max_batch_size}; "
           f"API key {'required' if cfg.api_key else 'not required'}")
+
+    if cfg.host not in ("127.0.0.1", "localhost", "::1") and cfg.api_key is None:
+        print(f"  WARNING: listening on {cfg.host} without an API key; anyone who can reach this port can drive the "
+              f"policy. Pass --api-key (or set ${API_KEY_ENV}).")
 
     def ready(port: int) -> None:
         print(f"  listening on ws://{cfg.host}:{port}  (health: http://{cfg.host}:{port}{HEALTH_PATH})", flush=True)
@@ -68,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
         asyncio.run(server.run(on_ready=ready))
     except KeyboardInterrupt:
         pass
+    except OSError as exc:  # e.g. the port is taken
+        print(f"vla-rl serve: cannot listen on {cfg.host}:{cfg.port}: {exc}; pick another --port", file=sys.stderr)
+        return 1
     stats = server.batcher.stats if server.batcher else None
     if stats is not None:
         mean = stats.requests / max(stats.batches, 1)

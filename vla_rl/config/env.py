@@ -47,9 +47,9 @@ class EnvConfig:
 
     # --- robustness
     step_timeout_s: float = 60.0
-    """A worker that does not answer a step (or chunk) within this many seconds is restarted."""
+    """Seconds allowed per env-step (a chunk of K actions on a worker with M envs gets K*M times this); a worker that overruns is restarted."""
     start_timeout_s: float = 300.0
-    """Seconds a worker may take to import the simulator and build its env (shader compilation included)."""
+    """Seconds a worker may take to build its env (shader compilation included), and the limit of one reset call."""
 
     # --- LIBERO protocol
     settle_steps: int = 10

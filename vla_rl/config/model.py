@@ -14,7 +14,7 @@ from vla_rl.config.core import check
 
 @dataclass
 class LoraConfig:
-    """Low-rank adapters (through peft) on the policy's language model; the value head stays fully trainable."""
+    """Low-rank adapters (through peft) on the policy network; the value head stays fully trainable."""
 
     enabled: bool = False
     """Train LoRA adapters instead of every weight."""
@@ -25,7 +25,7 @@ class LoraConfig:
     dropout: float = 0.0
     """Dropout on the adapter input (0 keeps act/evaluate log-probs identical)."""
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    """Module-name suffixes that get adapters ("all-linear" alone: every linear layer of the LM)."""
+    """Linear-layer name suffixes that get adapters, in every part of the network ("all-linear": all of them)."""
 
     def __post_init__(self) -> None:
         check(self.rank >= 1, f"model.lora.rank={self.rank} must be >= 1")
@@ -44,7 +44,7 @@ class ModelConfig:
     pretrained: str | None = None
     """Local checkpoint directory (Hugging Face layout); None builds `size` with random weights."""
     size: str = "tiny"
-    """Size preset used when `pretrained` is None (e.g. tiny, small; see docs/models.md)."""
+    """Size preset used when `pretrained` is None (tiny, small; openvla also 7b; see docs/models.md)."""
     image_size: int | None = None
     """Square side the policy resizes images to; None: the preset's (or checkpoint's) size."""
     action_chunk: int = 1
@@ -59,18 +59,21 @@ class ModelConfig:
     """Feed `obs["proprio"]` to the policy (OFT and CNN families; OpenVLA ignores it)."""
     use_wrist: bool = False
     """Feed the wrist camera as a second image (OFT and CNN families; needs a "wrist" camera)."""
+    oft_bidirectional_prompt: bool = False
+    """OFT family: attend bidirectionally over the whole sequence (released OFT checkpoints), not only the action block."""
     lora: LoraConfig = field(default_factory=LoraConfig)
     """LoRA adapters (off by default)."""
 
-    # --- action decoding --------------------------------------------------------------------
+    # --- action decoding ------------------------------------------------------------------
     unnorm_key: str | None = None
-    """Dataset whose q01/q99 statistics un-normalise actions; None: the checkpoint's only one (or identity)."""
-    policy_gripper_range: Literal["symmetric", "unit"] = "symmetric"
-    """Range of the policy's gripper output: "symmetric" [-1, 1], or "unit" [0, 1] (OpenVLA's datasets)."""
-    policy_gripper_convention: Literal["open_positive", "close_positive"] | None = None
-    """Sign convention of the policy's gripper; None: same as the environment (a policy trained there)."""
-    binarize_gripper: bool = False
-    """Snap the gripper to +-1 (what OpenVLA's LIBERO evaluation does)."""
+    """Dataset whose q01/q99 statistics un-normalise actions; None: the checkpoint's choice (or its only one)."""
+    policy_gripper_range: Literal["symmetric", "unit"] | None = None
+    """Range of the policy's gripper output, "symmetric" [-1, 1] or "unit" [0, 1]; None: the checkpoint's
+    (OpenVLA checkpoints: unit; new models: symmetric)."""
+    policy_gripper_convention: Literal["open_positive", "close_positive", "same_as_env"] | None = None
+    """Sign convention of the policy's gripper; None: the checkpoint's (new models: same_as_env)."""
+    binarize_gripper: bool | None = None
+    """Snap the gripper to +-1 (OpenVLA's LIBERO evaluation does); None: the checkpoint's (new models: false)."""
 
     def __post_init__(self) -> None:
         check(self.action_chunk >= 1, f"model.action_chunk={self.action_chunk} must be >= 1")

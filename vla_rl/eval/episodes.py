@@ -37,8 +37,8 @@ class EvalResult:
         }
 
 
-FrameSink = Callable[[np.ndarray, str, bool], None]
-"""Receives (main-camera frame of env 0, its instruction, success so far) for video recording."""
+FrameSink = Callable[..., None]
+"""Receives (batched observation, success=bool) for env 0's first episode: `EpisodeVideo.add`."""
 
 
 @torch.no_grad()
@@ -61,7 +61,7 @@ def evaluate_policy(env, policy, reset_ids: Sequence[int], mode: str = "greedy",
         ended[len(batch):] = True  # spare environments of the last round do not count
         success = np.zeros(n, dtype=bool)
         if record:
-            frame_sink(obs["images"]["main"][0], obs["instruction"][0], False)
+            frame_sink(obs, success=False)
         while not ended.all():
             out = policy.act(obs, mode=mode, temperature=temperature)
             step = env.chunk_step(out.actions)
@@ -78,7 +78,7 @@ def evaluate_policy(env, policy, reset_ids: Sequence[int], mode: str = "greedy",
             ended |= done
             obs = step.obs
             if record:
-                frame_sink(obs["images"]["main"][0], obs["instruction"][0], bool(success[0]))
+                frame_sink(obs, success=bool(success[0]))
                 record = not ended[0]
     bar.close()
     result.seconds = time.perf_counter() - start

@@ -61,6 +61,8 @@ class Policy(nn.Module, abc.ABC):
     """Tokens <-> environment actions (statistics and gripper conventions)."""
     norm_stats: dict[str, Any]
     """OpenVLA-style statistics of every dataset the checkpoint knows ({} for none)."""
+    lora_config: Any = None
+    """The `vla_rl.config.model.LoraConfig` of injected adapters, or None (see vla_rl.models.lora)."""
 
     @abc.abstractmethod
     def act(self, obs: Obs, mode: str = "sample", temperature: float = 1.0) -> ActOutput:

@@ -63,9 +63,10 @@ def build_policy(cfg: ModelConfig, action_dim: int, cameras: tuple[str, ...], pr
     else:
         policy = family.build(cfg, env, seed)
     if cfg.lora.enabled:
-        from vla_rl.models.lora import apply_lora
+        from vla_rl.models.lora import apply_lora, has_lora
 
-        policy = apply_lora(policy, cfg.lora)
+        if not has_lora(policy.net):  # a checkpoint saved with adapters keeps its own
+            policy = apply_lora(policy, cfg.lora)
     return policy
 
 

@@ -112,11 +112,11 @@ class Runner:
         ids = [cfg.runner.eval_seed + i for i in range(cfg.runner.eval_episodes)]
         sink, writer, video_path = None, None, None
         if record_video:
-            from simulators.video import VideoWriter
+            from simulators.video import EpisodeVideo
 
             video_path = self.run_dir / "videos" / f"eval-iter-{self.iteration:06d}.mp4"
-            writer = VideoWriter(video_path, fps=self.env.spec.control_hz)
-            sink = writer.add_frame
+            writer = EpisodeVideo(str(video_path), fps=self.env.spec.control_hz)
+            sink = writer.add
         self.env.auto_reset = False
         try:
             result = evaluate_policy(self.env, self.policy, ids, mode=cfg.rollout.eval_mode,

@@ -14,6 +14,7 @@ fails its own client.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,8 @@ import numpy as np
 
 from vla_rl.serve.schema import Observation, stack_observations
 
+log = logging.getLogger("vla_rl.serve")
+
 InferFn = Callable[[dict[str, Any]], np.ndarray]
 """Batched observation dict (N items) -> actions (N, K, A)."""
 
@@ -32,7 +35,7 @@ class ServerBusy(RuntimeError):
     """The request queue is full; the client should retry later."""
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity (deque.remove), never by the arrays inside
 class _Waiting:
     obs: Observation
     future: asyncio.Future
@@ -85,27 +88,38 @@ class Batcher:
                 while not self._waiting:
                     self._wakeup.clear()
                     await self._wakeup.wait()
-                first = self._waiting[0]
-                deadline = first.arrived + self.window_s
-                while len(self._matching(first.obs.signature)) < self.max_batch and not self._everyone_waiting():
-                    remaining = deadline - time.perf_counter()
-                    if remaining <= 0:
-                        break
-                    self._wakeup.clear()
-                    try:
-                        await asyncio.wait_for(self._wakeup.wait(), remaining)
-                    except TimeoutError:
-                        break
-                batch = self._matching(first.obs.signature)
-                for item in batch:
-                    self._waiting.remove(item)
-                batch = [w for w in batch if not w.future.done()]  # clients that left meanwhile
-                if batch:
+                batch = await self._collect()
+                try:
                     await self._answer(batch)
+                except Exception as exc:  # noqa: BLE001 - a bug here must fail these requests, not stall the server
+                    log.exception("batch of %d failed outside the policy call", len(batch))
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
         finally:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
+    async def _collect(self) -> list[_Waiting]:
+        """Wait out the window of the oldest request, then take its batch off the queue."""
+        first = self._waiting[0]
+        deadline = first.arrived + self.window_s
+        while len(self._matching(first.obs.signature)) < self.max_batch and not self._everyone_waiting():
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                break
+        batch = self._matching(first.obs.signature)
+        for item in batch:
+            self._waiting.remove(item)
+        return [w for w in batch if not w.future.done()]  # clients that left meanwhile
+
     async def _answer(self, batch: list[_Waiting]) -> None:
+        if not batch:
+            return
         loop = asyncio.get_running_loop()
         start = time.perf_counter()
         try:

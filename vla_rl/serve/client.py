@@ -9,8 +9,9 @@ robot takes (schema mapping, encoding, batching on the server) with the in-proce
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from websockets.sync.client import ClientConnection, connect
@@ -19,6 +20,9 @@ from vla_rl.config.core import from_dict
 from vla_rl.serve.schema import ObservationSchema, request_from_obs
 from vla_rl.serve.server import AUTH_SCHEME
 from vla_rl.serve.wire import decode, encode
+
+if TYPE_CHECKING:
+    from vla_rl.eval.episodes import EvalResult
 
 
 class ServerError(RuntimeError):
@@ -35,10 +39,16 @@ class PolicyClient:
     def __init__(self, uri: str, api_key: str | None = None, open_timeout_s: float = 10.0) -> None:
         headers = {"Authorization": f"{AUTH_SCHEME} {api_key}"} if api_key else None
         self.uri = uri
-        self._ws: ClientConnection = connect(uri, compression=None, max_size=None, additional_headers=headers,
-                                             open_timeout=open_timeout_s, proxy=None)
-        first = self._ws.recv(timeout=open_timeout_s)
+        self._stack = ExitStack()  # `with connect(...)` is the form every websockets version accepts
+        self._ws: ClientConnection = self._stack.enter_context(
+            connect(uri, compression=None, max_size=None, additional_headers=headers, open_timeout=open_timeout_s, proxy=None))
+        try:
+            first = self._ws.recv(timeout=open_timeout_s)
+        except BaseException:
+            self.close()
+            raise
         if isinstance(first, str):
+            self.close()
             raise ServerError(f"server at {uri} sent text instead of its metadata frame: {first}")
         self.metadata: dict[str, Any] = decode(first)
 
@@ -63,7 +73,7 @@ class PolicyClient:
         return self.receive(timeout_s)
 
     def close(self) -> None:
-        self._ws.close()
+        self._stack.close()
 
     def __enter__(self) -> "PolicyClient":
         return self
@@ -119,7 +129,8 @@ class RemotePolicy:
         self.close()
 
 
-def evaluate_remote(env: Any, uri: str, reset_ids: Sequence[int], api_key: str | None = None, progress: bool = False):
+def evaluate_remote(env: Any, uri: str, reset_ids: Sequence[int], api_key: str | None = None,
+                    progress: bool = False) -> "EvalResult":
     """One episode per reset id of `env` (auto-reset off), every action fetched from the server at `uri`
     through one connection per environment; returns `vla_rl.eval.episodes.EvalResult`."""
     from vla_rl.eval.episodes import evaluate_policy

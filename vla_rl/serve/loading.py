@@ -57,7 +57,8 @@ class LoadedPolicy:
     family: str
 
     def metadata(self) -> dict[str, Any]:
-        return {"policy": {"family": self.family, "path": str(self.policy_dir), "action_dim": int(self.policy.action_dim),
+        """What clients learn on connect (no local paths)."""
+        return {"policy": {"family": self.family, "action_dim": int(self.policy.action_dim),
                            "action_chunk": int(self.policy.action_chunk)}}
 
     def infer(self, obs: dict[str, Any]) -> Any:

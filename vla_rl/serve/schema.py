@@ -105,7 +105,7 @@ class ObservationSchema:
         return to_dict(self)
 
 
-@dataclass
+@dataclass(eq=False)
 class Observation:
     """One validated request, in platform terms (images by camera, float32 proprio, instruction)."""
 
@@ -145,7 +145,8 @@ def _check_state(field_: StateField, value: Any) -> np.ndarray:
         raise RequestError(f"{key} has shape {value.shape}; send a 1-D vector of shape (P,)")
     if field_.size is not None and value.shape[0] != field_.size:
         raise RequestError(f"{key} has length {value.shape[0]}; this checkpoint expects {field_.size}")
-    state = value.astype(np.float32)
+    with np.errstate(over="ignore"):
+        state = value.astype(np.float32)
     bad = np.flatnonzero(~np.isfinite(state))
     if bad.size:
         raise RequestError(f"{key} has non-finite values (NaN or inf, or too large for float32) at indices {bad[:8].tolist()}")
@@ -203,7 +204,7 @@ def request_from_obs(obs: dict[str, Any], index: int, schema: ObservationSchema)
     request: dict[str, Any] = {}
     for cam in schema.cameras:
         if cam.camera in obs["images"]:
-            request[cam.key] = np.ascontiguousarray(obs["images"][cam.camera][index], dtype=np.uint8)
+            request[cam.key] = np.ascontiguousarray(obs["images"][cam.camera][index])  # no cast: the server checks
     proprio = np.asarray(obs.get("proprio", np.zeros((index + 1, 0))))[index].astype(np.float32)
     if schema.state and proprio.size:
         sizes = [s.size for s in schema.state]

@@ -21,9 +21,11 @@ from transformers import Dinov2WithRegistersConfig, LlamaConfig, PreTrainedToken
 
 from vla_rl.config.model import ModelConfig
 from vla_rl.models.action_codec import ActionCodec, identity_norm_stats
+from vla_rl.models.codec_settings import make_codec, resolve, saved_fields
 from vla_rl.models.base import ActOutput, EvaluateOutput, Obs, Policy
 from vla_rl.models.checkpoint_io import read_config, read_weights, write_config, write_weights
 from vla_rl.models.images import stack_cameras
+from vla_rl.models.lora import load_adapter, save_adapter, split_state
 from vla_rl.models.openvla.decoding import DECODERS
 from vla_rl.models.openvla.layout import from_published_state, published_config, to_published_state, vla_rl_section_or_default
 from vla_rl.models.openvla.network import OpenVLANetwork, positions_from_mask
@@ -80,7 +82,7 @@ class OpenVLAPolicy(Policy):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = cls._network(dino_config(size), siglip_config(size), text, tokenizer.vocab_size - 256, meta)
-        codec = _codec(tokenizer.vocab_size, norm_stats, cfg, env.gripper_convention)
+        codec = make_codec(tokenizer.vocab_size, norm_stats, resolve(None, cfg, env.gripper_convention))
         return cls(net, tokenizer, codec, norm_stats, meta).to(DTYPES[cfg.dtype])
 
     @classmethod
@@ -105,16 +107,11 @@ class OpenVLAPolicy(Policy):
         if missing or unexpected:
             raise ValueError(f"{path}: weights do not match the config: missing {missing[:8]}, unexpected {unexpected[:8]}")
         norm_stats = config.get("norm_stats") or {"identity": identity_norm_stats(section.get("action_dim", 7))}
-        codec_fields = section.get("codec", {})
-        if cfg is not None:
-            codec = _codec(tokenizer.vocab_size, norm_stats, cfg, codec_fields.get("env_gripper_convention", "close_positive"))
-        else:
-            codec = ActionCodec.from_norm_stats(tokenizer.vocab_size, norm_stats, codec_fields.get("unnorm_key"),
-                                                **{k: v for k, v in codec_fields.items() if k != "unnorm_key"})
+        codec = make_codec(tokenizer.vocab_size, norm_stats, resolve(section.get("codec"), cfg, None))
         policy = cls(net, tokenizer, codec, norm_stats, meta)
         policy.unused_published_weights = unused
         dtype = DTYPES[cfg.dtype] if cfg else next(iter(state.values())).dtype
-        return policy.to(dtype if dtype.is_floating_point else torch.float32)
+        return load_adapter(policy.to(dtype if dtype.is_floating_point else torch.float32), path)
 
     @classmethod
     def _extra_meta(cls, cfg: ModelConfig, env: EnvFacts) -> dict[str, Any]:
@@ -129,18 +126,15 @@ class OpenVLAPolicy(Policy):
     def save_pretrained(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
         dino, siglip = self.net.vision_backbone.featurizer.config, self.net.vision_backbone.fused_featurizer.config
-        codec = {"unnorm_key": self.codec.extras.get("unnorm_key"), "policy_gripper_range": self.codec.policy_gripper_range,
-                 "policy_gripper_convention": self.codec.policy_gripper_convention,
-                 "env_gripper_convention": self.codec.env_gripper_convention,
-                 "binarize_gripper": self.codec.binarize_gripper}
-        section = {"family": self.family, **self.meta, "action_dim": self.action_dim, "codec": codec,
+        section = {"family": self.family, **self.meta, "action_dim": self.action_dim, "codec": saved_fields(self.codec),
                    "dino_config": config_to_dict(dino), "siglip_config": config_to_dict(siglip)}
         text = config_to_dict(self.net.language_model.config)
         dtype = str(next(self.parameters()).dtype).removeprefix("torch.")
         write_config(path, published_config(text, self.norm_stats, section, self.tokenizer.pad_token_id, dtype))
-        state = to_published_state(self.net.state_dict(), dino, siglip)
+        state = to_published_state(split_state(self.net)[0], dino, siglip)
         state.update(self.unused_published_weights)
         write_weights(path, state)
+        save_adapter(self, path)
         self.tokenizer.save_pretrained(path)
 
     # ------------------------------------------------------------------ rollout and training
@@ -184,14 +178,6 @@ class OpenVLAPolicy(Policy):
         logits = self.net.action_logits(hidden[:, t - 1:])
         logp, entropy = score_tokens(logits, tokens - self.net.first_action_id, temperature)
         return EvaluateOutput(logprobs=logp[:, None], entropy=entropy[:, None], values=self.net.value(hidden[:, t - 1]))
-
-
-def _codec(vocab_size: int, norm_stats: dict[str, Any], cfg: ModelConfig, env_gripper: str) -> ActionCodec:
-    return ActionCodec.from_norm_stats(
-        vocab_size, norm_stats, cfg.unnorm_key, policy_gripper_range=cfg.policy_gripper_range,
-        policy_gripper_convention=cfg.policy_gripper_convention, env_gripper_convention=env_gripper,
-        binarize_gripper=cfg.binarize_gripper,
-    )
 
 
 __all__ = ["OpenVLAPolicy"]

@@ -98,8 +98,8 @@ def round_up(n: int, multiple: int) -> int:
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    """A transformers config as a plain dict without transformers' bookkeeping keys."""
-    d = cfg.to_diff_dict() if hasattr(cfg, "to_diff_dict") else dict(cfg)
+    """A transformers config as a full plain dict (robust to changed defaults), minus bookkeeping keys."""
+    d = cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg)
     for key in ("transformers_version", "_name_or_path", "architectures", "dtype", "torch_dtype"):
         d.pop(key, None)
     return d

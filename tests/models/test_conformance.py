@@ -1,0 +1,101 @@
+"""Every registered policy family honours the Policy contract (vla_rl/models/base.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vla_rl.config.model import ModelConfig
+from vla_rl.models.registry import POLICY_FAMILIES, _load_families, build_policy, load_policy
+
+_load_families()
+CAMERAS, PROPRIO, ACTION_DIM = ("main", "wrist"), 9, 7
+# One small but complete configuration per family; a new family must add itself here.
+CONFIGS = {
+    "openvla": ModelConfig(family="openvla"),
+    "openvla_oft": ModelConfig(family="openvla_oft", action_chunk=2, use_proprio=True, use_wrist=True),
+    "cnn": ModelConfig(family="cnn", action_chunk=3, use_proprio=True, use_wrist=True),
+}
+
+
+def test_every_registered_family_has_a_conformance_config():
+    assert sorted(CONFIGS) == POLICY_FAMILIES.names()
+
+
+@pytest.fixture(scope="module", params=POLICY_FAMILIES.names())
+def family_policy(request):
+    cfg = CONFIGS[request.param]
+    return cfg, build_policy(cfg, ACTION_DIM, CAMERAS, PROPRIO, seed=0)
+
+
+def _obs(make_obs, n, seed=0):
+    return make_obs(n, seed=seed, proprio_dim=PROPRIO, wrist=True)
+
+
+def test_shapes_and_types(family_policy, make_obs):
+    cfg, policy = family_policy
+    out = policy.act(_obs(make_obs, 5))
+    k = cfg.action_chunk
+    assert policy.action_chunk == k and policy.action_dim == ACTION_DIM
+    assert out.actions.shape == (5, k, ACTION_DIM) and out.actions.dtype == np.float32
+    assert out.logprobs.shape == (5, k, ACTION_DIM) and out.logprobs.dtype == torch.float32
+    assert out.values.shape == (5,) and not out.values.requires_grad and not out.logprobs.requires_grad
+    assert torch.all(out.logprobs <= 0)
+    for name, tensor in out.forward_inputs.items():
+        assert isinstance(tensor, torch.Tensor) and tensor.shape[0] == 5 and not tensor.requires_grad, name
+    tokens = out.forward_inputs["action_tokens"]
+    assert tokens.shape == (5, k, ACTION_DIM) and tokens.dtype == torch.int64
+    np.testing.assert_array_equal(out.actions, policy.codec.decode(tokens.numpy()))
+
+
+def test_act_and_evaluate_agree_on_a_stacked_buffer(family_policy, make_obs):
+    _, policy = family_policy
+    torch.manual_seed(1)
+    steps = [policy.act(_obs(make_obs, 3, seed=s), temperature=0.7) for s in range(2)]
+    batch = {k: torch.cat([s.forward_inputs[k] for s in steps]) for k in steps[0].forward_inputs}
+    ev = policy.evaluate(batch, temperature=0.7)
+    torch.testing.assert_close(ev.logprobs, torch.cat([s.logprobs for s in steps]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(ev.values, torch.cat([s.values for s in steps]), atol=1e-5, rtol=0)
+    assert torch.all(ev.entropy > 0) and torch.all(ev.entropy <= np.log(256) + 1e-4)
+
+
+def test_greedy_is_deterministic(family_policy, make_obs):
+    _, policy = family_policy
+    obs = _obs(make_obs, 4, seed=2)
+    a, b = policy.act(obs, mode="greedy"), policy.act(obs, mode="greedy")
+    assert torch.equal(a.forward_inputs["action_tokens"], b.forward_inputs["action_tokens"])
+    np.testing.assert_array_equal(a.actions, b.actions)
+
+
+def test_save_load_identity(family_policy, make_obs, tmp_path):
+    _, policy = family_policy
+    policy.save_pretrained(str(tmp_path))
+    loaded = load_policy(str(tmp_path))
+    assert type(loaded) is type(policy)
+    obs = _obs(make_obs, 4, seed=3)
+    torch.manual_seed(5)
+    a = policy.act(obs)
+    torch.manual_seed(5)
+    b = loaded.act(obs)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    assert torch.equal(a.logprobs, b.logprobs) and torch.equal(a.values, b.values)
+
+
+def test_gradients_reach_every_trainable_parameter(family_policy, make_obs):
+    _, policy = family_policy
+    out = policy.act(_obs(make_obs, 4, seed=4))
+    policy.zero_grad(set_to_none=True)
+    ev = policy.evaluate(out.forward_inputs)
+    (-(ev.logprobs.sum()) - 0.01 * ev.entropy.sum() + ev.values.square().sum()).backward()
+    dead = [n for n, p in policy.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    assert not dead, f"parameters without gradient: {dead[:10]}"
+    policy.zero_grad(set_to_none=True)
+
+
+def test_evaluate_names_a_missing_input(family_policy, make_obs):
+    _, policy = family_policy
+    fi = dict(policy.act(_obs(make_obs, 2)).forward_inputs)
+    del fi["action_tokens"]
+    with pytest.raises(KeyError, match="action_tokens"):
+        policy.evaluate(fi)

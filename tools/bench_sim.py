@@ -1,0 +1,121 @@
+"""Benchmark simulator backends: build, reset, step and chunk_step throughput, as a table and JSON.
+
+Each combination of --task, --image-size and --num-envs (with --num-workers) builds one vectorised
+env, resets it, runs --steps single steps and --steps/--chunk chunks of --chunk actions (random
+actions in the backend's range, auto-reset on), and reports env-steps per second (all envs
+together). Example:
+
+    python tools/bench_sim.py --backend maniskill --task PickCube-v1 PushCube-v1 \
+        --image-size 64 128 --num-envs 1 2 4 --steps 40 --out bench_sim.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from simulators import make_env  # noqa: E402
+from vla_rl.config.env import EnvConfig  # noqa: E402
+
+COLUMNS = ("backend", "task", "image", "cameras", "envs", "workers", "build_s", "reset_s", "step_sps", "chunk_sps")
+
+
+def bench_one(cfg: EnvConfig, steps: int, chunk: int, seed: int) -> dict:
+    """Time one configuration; returns one row of the table."""
+    t0 = time.perf_counter()
+    env = make_env(cfg)
+    try:
+        build_s = time.perf_counter() - t0
+        low, high = np.array(env.spec.action_low or -1.0), np.array(env.spec.action_high or 1.0)
+        rng = np.random.default_rng(seed)
+        n, a = env.num_envs, env.spec.action_dim
+        t0 = time.perf_counter()
+        env.reset()
+        reset_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            env.step(rng.uniform(low, high, size=(n, a)).astype(np.float32) * 0.3)
+        step_sps = n * steps / (time.perf_counter() - t0)
+        n_chunks = max(1, steps // chunk)
+        t0 = time.perf_counter()
+        executed = 0
+        for _ in range(n_chunks):
+            res = env.chunk_step(rng.uniform(low, high, size=(n, chunk, a)).astype(np.float32) * 0.3)
+            executed += int(res.info["executed"].sum())
+        chunk_sps = executed / (time.perf_counter() - t0)
+        return {
+            "backend": cfg.backend,
+            "task": cfg.task,
+            "image": cfg.image_size,
+            "cameras": "+".join(cfg.cameras),
+            "envs": n,
+            "workers": env.spec.extras.get("num_workers"),
+            "build_s": round(build_s, 1),
+            "reset_s": round(reset_s, 2),
+            "step_sps": round(step_sps, 1),
+            "chunk_sps": round(chunk_sps, 1),
+            "chunk": chunk,
+            "steps": steps,
+            "worker_restarts": getattr(env, "worker_restarts", 0),
+        }
+    finally:
+        env.close()
+
+
+def print_table(rows: list[dict]) -> None:
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
+    print("  ".join(c.ljust(widths[c]) for c in COLUMNS))
+    for r in rows:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", default="maniskill", help="registered backend name")
+    p.add_argument("--task", nargs="+", default=["PickCube-v1"], help="task ids")
+    p.add_argument("--image-size", nargs="+", type=int, default=[128], help="square image sizes")
+    p.add_argument("--num-envs", nargs="+", type=int, default=[1, 2], help="numbers of envs")
+    p.add_argument("--num-workers", type=int, default=None, help="worker processes (default: backend's choice)")
+    p.add_argument("--cameras", nargs="+", default=["main"], help="cameras: main and/or wrist")
+    p.add_argument("--steps", type=int, default=40, help="single steps per configuration")
+    p.add_argument("--chunk", type=int, default=8, help="actions per chunk_step")
+    p.add_argument("--settle-steps", type=int, default=10, help="LIBERO settle steps after reset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="write the rows as JSON here")
+    args = p.parse_args()
+
+    rows = []
+    for task, size, n in product(args.task, args.image_size, args.num_envs):
+        workers = None if args.num_workers is None else min(args.num_workers, n)
+        cfg = EnvConfig(
+            backend=args.backend,
+            task=task,
+            image_size=size,
+            num_envs=n,
+            num_workers=workers,
+            cameras=tuple(args.cameras),
+            settle_steps=args.settle_steps,
+            seed=args.seed,
+        )
+        print(f"[bench_sim] {args.backend} {task} {size}px envs={n} ...", file=sys.stderr, flush=True)
+        rows.append(bench_one(cfg, args.steps, args.chunk, args.seed))
+    print_table(rows)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        meta = {"cpu_count": os.cpu_count(), "env": {k: os.environ[k] for k in ("LP_NUM_THREADS",) if k in os.environ}}
+        with open(args.out, "w") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=2)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
