@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vla_rl.runner.checkpoint import (TrainerState, capture_rng, load_trainer_state, resolve_checkpoint,
+from vla_rl.checkpoints import (TrainerState, capture_rng, load_trainer_state, resolve_checkpoint,
                                       restore_rng, save_checkpoint)
 
 

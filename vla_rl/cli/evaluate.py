@@ -7,7 +7,6 @@ change it (e.g. `runner.eval_episodes=50 env.num_envs=8`). Results go to `<check
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from rich.console import Console
@@ -28,9 +27,9 @@ def run(args: argparse.Namespace) -> int:
 
     from simulators.registry import make_env
     from vla_rl.config.loader import load_config
-    from vla_rl.eval.episodes import evaluate_policy, format_rate
+    from vla_rl.eval.episodes import evaluate_policy, format_rate, write_eval_record
     from vla_rl.models.registry import load_policy
-    from vla_rl.runner.checkpoint import resolve_checkpoint
+    from vla_rl.checkpoints import resolve_checkpoint
 
     console = Console()
     checkpoint = resolve_checkpoint(args.checkpoint)
@@ -56,19 +55,7 @@ def run(args: argparse.Namespace) -> int:
         if writer is not None:
             writer.close()
         env.close()
-    record = {
-        "checkpoint": str(checkpoint),
-        "task": f"{config.env.backend}/{config.env.task}",
-        "decoding": config.rollout.eval_mode,
-        "temperature": config.rollout.eval_temperature if config.rollout.eval_mode == "sample" else None,
-        "success_rate": result.success_rate,
-        "episodes": [
-            {"reset_id": i, "success": s, "return": r, "length": n}
-            for i, s, r, n in zip(result.reset_ids, result.successes, result.returns, result.lengths)
-        ],
-        "seconds": result.seconds,
-    }
-    (out_dir / "results.json").write_text(json.dumps(record, indent=2))
+    write_eval_record(out_dir / "results.json", result, iteration=-1, env_steps=0, config=config)
     console.print(f"[bold]{config.env.task}[/bold] success {format_rate(result.successes)} "
                   f"in {result.seconds:.1f} s; results: {out_dir / 'results.json'}")
     return 0

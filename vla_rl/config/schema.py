@@ -40,6 +40,10 @@ class RunnerConfig:
 
     iterations: int = 10
     """Training iterations (each: roll out, compute advantages, update)."""
+    max_env_steps: int | None = None
+    """Stop training once this many env steps were collected (a budget for equal-cost comparisons)."""
+    max_train_seconds: float | None = None
+    """Stop training once this many seconds were spent after setup (evaluation time included)."""
     eval_initial: bool = True
     """Evaluate the starting policy before training, for the initial-vs-final summary."""
     eval_every: int = 0
@@ -65,6 +69,8 @@ class RunnerConfig:
         check(self.iterations >= 0, "iterations must be >= 0")
         check(self.eval_every >= 0 and self.save_every >= 0, "eval_every and save_every must be >= 0")
         check(self.eval_episodes >= 1, "eval_episodes must be >= 1")
+        check(self.max_env_steps is None or self.max_env_steps >= 1, "max_env_steps must be null or >= 1")
+        check(self.max_train_seconds is None or self.max_train_seconds > 0, "max_train_seconds must be null or > 0")
         check(bool(self.name) and "/" not in self.name, "name must be a non-empty folder name without '/'")
 
 

@@ -92,3 +92,28 @@ def format_rate(successes: Sequence[bool]) -> str:
     k, n = int(sum(successes)), len(successes)
     low, high = wilson_interval(k, n)
     return f"{100 * k / max(n, 1):.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({k}/{n})"
+
+
+def write_eval_record(path, result: EvalResult, iteration: int, env_steps: int, config) -> None:
+    """The per-episode results of an evaluation as JSON (what reports, comparisons and sweeps read)."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "task": f"{config.env.backend}/{config.env.task}",
+        "iteration": iteration,
+        "env_steps": env_steps,
+        "decoding": config.rollout.eval_mode,
+        "temperature": config.rollout.eval_temperature if config.rollout.eval_mode == "sample" else None,
+        "success_rate": result.success_rate,
+        "episodes": [
+            {"reset_id": i, "success": s, "return": r, "length": n}
+            for i, s, r, n in zip(result.reset_ids, result.successes, result.returns, result.lengths)
+        ],
+        "seconds": result.seconds,
+    }
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(path)

@@ -42,6 +42,10 @@ def format_prompt(instruction: str, template: str = OPENVLA_PROMPT) -> str:
     return template.format(instruction=instruction.strip().rstrip(".").lower())
 
 
+PROMPT_CACHE_SIZE = 4096
+"""Distinct instructions whose token ids are kept (a task suite has at most a few hundred)."""
+
+
 class PromptBatcher:
     """Instructions -> (input_ids, attention_mask) int64 tensors of shape (N, max_len), cached per instruction."""
 
@@ -50,7 +54,7 @@ class PromptBatcher:
         if tokenizer.bos_token_id is None or tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer needs a bos_token and a pad_token (add one with add_special_tokens)")
         self.tokenizer, self.max_len, self.suffix_id, self.template = tokenizer, max_len, suffix_id, template
-        self._cache: dict[str, list[int]] = {}
+        self._cache: dict[str, list[int]] = {}  # bounded: a server may see unboundedly many prompts
 
     def ids(self, instruction: str) -> list[int]:
         """Prompt ids without BOS (plus the suffix id, e.g. Llama's 29871 '▁', when configured)."""
@@ -63,7 +67,10 @@ class PromptBatcher:
                     f"instruction {instruction!r} needs {len(ids) + 1} prompt tokens but model.max_prompt_tokens="
                     f"{self.max_len}; raise model.max_prompt_tokens"
                 )
+            if len(self._cache) >= PROMPT_CACHE_SIZE:
+                self._cache.pop(next(iter(self._cache)))  # evict the oldest entry
             self._cache[instruction] = ids
+            return ids
         return self._cache[instruction]
 
     def __call__(self, instructions: list[str], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,6 +9,7 @@ the loop only calls them.
 from __future__ import annotations
 
 import copy
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -19,16 +20,18 @@ import torch
 from rich.console import Console
 
 from placement.registry import build_workers
+from vla_rl.checkpoints import (TrainerState, capture_rng, load_trainer_state, resolve_checkpoint, restore_rng,
+                                save_checkpoint)
+from vla_rl.config.core import to_dict
 from vla_rl.config.loader import dump_config
 from vla_rl.config.schema import Config
-from vla_rl.eval.episodes import EvalResult, evaluate_policy
+from vla_rl.eval.episodes import EvalResult, evaluate_policy, write_eval_record
 from vla_rl.runner.buffer import RolloutBuffer
-from vla_rl.runner.checkpoint import (TrainerState, capture_rng, load_trainer_state, resolve_checkpoint,
-                                      restore_rng, save_checkpoint)
 from vla_rl.runner.collect import collect_episodes, collect_window
 from vla_rl.runner.metrics_log import MetricsLog
 from vla_rl.runner.timers import PhaseTimers
 from vla_rl.runner.update import compute_advantages, update_policy
+from vla_rl.serve.schema import schema_for_env
 
 
 @dataclass
@@ -104,7 +107,10 @@ class Runner:
             extra={"generator": self.generator.get_state(), "env_steps": self.env_steps,
                    "policy_actions": self.policy_actions},
         )
-        return save_checkpoint(self.run_dir / "checkpoints", self.policy, state, dump_config(self.config))
+        spec = self.env.spec
+        schema = schema_for_env(spec.cameras, spec.proprio_dim, reads_proprio=self.config.model.use_proprio)
+        return save_checkpoint(self.run_dir / "checkpoints", self.policy, state, dump_config(self.config),
+                               extra_files={"serve_schema.json": json.dumps(to_dict(schema), indent=2) + "\n"})
 
     # ---- phases --------------------------------------------------------------------------------
     def evaluate(self, record_video: bool = False) -> tuple[EvalResult, Path | None]:
@@ -163,6 +169,12 @@ class Runner:
         self.log.write(self.iteration, metrics)
         return obs, metrics
 
+    def _budget_spent(self, start: float) -> bool:
+        runner = self.config.runner
+        if runner.max_env_steps is not None and self.env_steps >= runner.max_env_steps:
+            return True
+        return runner.max_train_seconds is not None and time.perf_counter() - start >= runner.max_train_seconds
+
     # ---- the loop ---------------------------------------------------------------------------------
     def run(self) -> RunSummary:
         cfg = self.config
@@ -180,12 +192,12 @@ class Runner:
 
         bar = tqdm(total=cfg.runner.iterations, initial=self.iteration, desc="train", unit="it",
                    disable=not self.progress)
-        while self.iteration < cfg.runner.iterations:
+        while self.iteration < cfg.runner.iterations and not self._budget_spent(start):
             obs, metrics = self.train_iteration(obs, buffer)
             bar.update(1)
             bar.set_postfix(success=f"{metrics.get('env/success_rate', float('nan')):.2f}",
                             loss=f"{metrics.get('train/loss', float('nan')):.3f}")
-            last = self.iteration == cfg.runner.iterations
+            last = self.iteration == cfg.runner.iterations or self._budget_spent(start)
             if cfg.runner.eval_every and self.iteration % cfg.runner.eval_every == 0 and not last:
                 with self.timers.phase("eval"):
                     result, _ = self.evaluate()
@@ -198,6 +210,7 @@ class Runner:
         with self.timers.phase("eval"):
             final, video = self.evaluate(record_video=cfg.runner.video)
         self.log.write(self.iteration, final.metrics("eval"))
+        write_eval_record(self.run_dir / "eval" / "final.json", final, self.iteration, self.env_steps, cfg)
         with self.timers.phase("checkpoint"):
             checkpoint = self.save()
         for name, seconds in self.timers.totals.items():

@@ -2,7 +2,7 @@
 
 Accepted paths: a policy folder written by `save_pretrained` (has config.json), a checkpoint folder
 containing `policy/`, a checkpoints root with a `latest` file, or a run folder containing one
-(`vla_rl.runner.checkpoint.resolve_checkpoint`). The schema is the first found of: an explicit
+(`vla_rl.checkpoints.resolve_checkpoint`). The schema is the first found of: an explicit
 file, `<policy>/serve_schema.json`, `<checkpoint>/serve_schema.json`, the default schema.
 """
 
@@ -28,7 +28,7 @@ def find_policy_dir(path: str | Path) -> Path:
         return path
     if (path / "policy" / CONFIG_NAME).is_file():
         return path / "policy"
-    from vla_rl.runner.checkpoint import resolve_checkpoint
+    from vla_rl.checkpoints import resolve_checkpoint
 
     checkpoint = resolve_checkpoint(path)
     if not (checkpoint / "policy" / CONFIG_NAME).is_file():

@@ -4,6 +4,7 @@ Layout of `<run>/checkpoints/iter-000010/`:
     policy/             the policy's `save_pretrained` output (loadable on its own)
     trainer_state.pt    optimizer state, RNG streams (python, numpy, torch), iteration, env reset cursor
     config.yaml         the resolved run config
+    serve_schema.json   (when given) how `vla-rl serve` maps request keys to observations
 
 A checkpoint is written into a temporary sibling folder and renamed into place only when complete,
 so an interrupted save never leaves a half-written checkpoint behind; `latest` names the newest.
@@ -49,8 +50,12 @@ def _write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(root: Path, policy: Any, state: TrainerState, config_yaml: str) -> Path:
-    """Write `root/iter-XXXXXX` atomically and point `root/latest` at it. Returns its path."""
+def save_checkpoint(root: Path, policy: Any, state: TrainerState, config_yaml: str,
+                    extra_files: dict[str, str] | None = None) -> Path:
+    """Write `root/iter-XXXXXX` atomically and point `root/latest` at it. Returns its path.
+
+    `extra_files` maps file names to text written beside the config (e.g. serve_schema.json).
+    """
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"iter-{state.iteration:06d}"
     tmp = root / f".{final.name}.tmp-{os.getpid()}"
@@ -61,6 +66,8 @@ def save_checkpoint(root: Path, policy: Any, state: TrainerState, config_yaml: s
         policy.save_pretrained(str(tmp / "policy"))
         torch.save(state.__dict__, tmp / "trainer_state.pt")
         (tmp / "config.yaml").write_text(config_yaml)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text)
         if final.exists():
             old = root / f".{final.name}.old-{os.getpid()}"
             os.replace(final, old)
