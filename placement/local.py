@@ -1,67 +1,191 @@
-"""Local collocated placement: environments in worker processes on this machine, one policy in
-this process that both acts (rollout) and trains (actor), phase by phase.
+"""The local backend: a plan carried out by processes on this machine, no cluster needed.
 
-Because rollout and actor are the same object here, weight sync is a version bump; placements with
-separate rollout workers send the changed weights instead.
+- env: `SubprocVectorEnv` worker processes (count from the plan), pinned to the env's CPU slots.
+- rollout: collocated and hybrid act with the actor's own policy in this process (pinned to the
+  rollout's slots during the rollout phase); disaggregated acts in a rollout worker process of its
+  own (`placement.rollout_host`), which receives weights through `placement.weight_sync`.
+- actor: this process trains the policy with the configured engine (pinned to the actor's slots
+  during training); on GPUs the optimizer state is offloaded to host memory during the rollout when
+  the plan says so.
+
+The runner only calls `sync_weights()`, `phase(name)`, `close()` and reads `env`, `policy`,
+`rollout`, `engine` and `stages`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
 
 import torch
 
-from placement.registry import PLACEMENTS
+from placement.cluster import cores_of, detect_cluster, pinned, tensor_device
+from placement.plan import Plan, make_plan
+from placement.registry import CLUSTERS, PLACEMENTS
 
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("placement.device=cuda but no CUDA device is visible; use placement.device=cpu or auto")
-    return torch.device(name)
+CLUSTERS.register("local")(detect_cluster)
 
 
 @dataclass
 class LocalWorkers:
-    env: object
+    env: Any
     """The vectorised training environment (`simulators.base.VectorEnv`)."""
     policy: torch.nn.Module
-    """The policy that acts in rollouts and is trained by `engine`."""
-    engine: object
+    """The actor's policy: trained by `engine`, saved in checkpoints, used for evaluation."""
+    engine: Any
     """The training engine stepping `policy`'s parameters."""
     device: torch.device
+    """Where `policy`'s tensors live."""
+    plan: Plan
+    """The plan these workers carry out."""
+    rollout: Any = None
+    """What acts during rollouts (`act(obs, mode, temperature)`); `policy` itself unless disaggregated."""
+    weight_sync: Any = None
+    """Sends the actor's weights to a separate rollout (`placement.weight_sync.WeightSender`), or None."""
+    rollout_cores: list[int] | None = None
+    """CPU cores this process runs on while it rolls out (None: no pinning)."""
+    actor_cores: list[int] | None = None
+    """CPU cores this process runs on while it trains (None: no pinning)."""
+    torch_threads: int = 0
+    """torch threads when pinned (0: one per pinned core)."""
     weights_version: int = 0
     """Version of the weights the rollout side acts with (bumped by every sync)."""
+    closers: list[Any] = field(default_factory=list)
+    """Extra things to close (rollout processes)."""
+
+    def __post_init__(self) -> None:
+        if self.rollout is None:
+            self.rollout = self.policy
+
+    @property
+    def stages(self) -> list[list[int]] | None:
+        """Env indices of each pipeline stage, or None for a sequential rollout."""
+        return self.plan.stage_env_ids() if self.plan.pipelined else None
 
     def sync_weights(self) -> int:
-        self.weights_version += 1
+        """Make the rollout act with the actor's current weights; returns the new version."""
+        if self.weight_sync is None:
+            self.weights_version += 1
+        else:
+            self.weights_version = self.weight_sync.push(self.rollout)
         return self.weights_version
 
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Where this process runs during phase `name` ("rollout" or "train"): pinning and offloading."""
+        with ExitStack() as stack:
+            if name == "rollout":
+                if self.plan.offload:
+                    self.engine.offload()
+                stack.enter_context(pinned(self.rollout_cores, self.torch_threads))
+            elif name == "train":
+                if self.plan.offload:
+                    self.engine.onload()
+                stack.enter_context(pinned(self.actor_cores, self.torch_threads))
+            yield
+
     def close(self) -> None:
+        for closer in self.closers:
+            closer.close()
         self.env.close()
 
 
-@PLACEMENTS.register("local/collocated")
-def build_local_collocated(config) -> LocalWorkers:
+@contextmanager
+def _visible_gpus(plan: Plan, devices: tuple[int, ...]) -> Iterator[None]:
+    """Spawned env workers inherit CUDA_VISIBLE_DEVICES = the env's GPUs while they are started."""
+    if plan.cluster.kind != "gpu":
+        yield
+        return
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in devices)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = before
+
+
+def build_env(config, plan: Plan):
+    """The training env with the plan's worker count, its workers pinned to the env's CPU slots."""
     from simulators.registry import make_env
-    from vla_rl.engines.single import SingleEngine
+
+    with _visible_gpus(plan, plan.env.devices):
+        env = make_env(replace(config.env, num_workers=plan.env.workers))
+    if _pins(config, plan) and hasattr(env, "pin_workers"):
+        env.pin_workers(cores_of(plan.cluster, plan.env.devices))
+    return env
+
+
+def _pins(config, plan: Plan) -> bool:
+    return config.placement.pin_cpus and plan.cluster.kind == "cpu" and plan.mode != "collocated"
+
+
+def build_actor(config, spec, device: torch.device):
+    """The actor's policy (seeded, from config) and its training engine."""
+    from vla_rl.engines.registry import build_engine
     from vla_rl.models.registry import build_policy
 
+    policy = build_policy(config.model, action_dim=spec.action_dim, cameras=spec.cameras,
+                          proprio_dim=spec.proprio_dim, seed=config.runner.seed,
+                          gripper_convention=spec.gripper_convention)
+    policy.to(device)
+    return policy, build_engine(config, policy)
+
+
+def _build_local(config, plan: Plan | None = None) -> LocalWorkers:
+    """Collocated and hybrid: the rollout is the actor's policy in this process."""
+    plan = plan or make_plan(config)
     if config.placement.torch_threads:
         torch.set_num_threads(config.placement.torch_threads)
-    device = resolve_device(config.placement.device)
-    env = make_env(config.env)
+    device = tensor_device(plan.cluster, plan.rollout.devices, config.placement)
+    env = build_env(config, plan)
     try:
-        spec = env.spec
-        policy = build_policy(config.model, action_dim=spec.action_dim, cameras=spec.cameras,
-                              proprio_dim=spec.proprio_dim, seed=config.runner.seed,
-                              gripper_convention=spec.gripper_convention)
-        policy.to(device)
-        algo = config.algorithm
-        engine = SingleEngine(policy, lr=algo.lr, value_lr=algo.value_lr, weight_decay=algo.weight_decay,
-                              max_grad_norm=algo.max_grad_norm)
+        policy, engine = build_actor(config, env.spec, device)
     except BaseException:
         env.close()
         raise
-    return LocalWorkers(env=env, policy=policy, engine=engine, device=device)
+    pins = _pins(config, plan)
+    return LocalWorkers(env=env, policy=policy, engine=engine, device=device, plan=plan,
+                        rollout_cores=cores_of(plan.cluster, plan.rollout.devices) if pins else None,
+                        actor_cores=cores_of(plan.cluster, plan.actor.devices) if pins else None,
+                        torch_threads=config.placement.torch_threads)
+
+
+PLACEMENTS.register("local/collocated")(_build_local)
+PLACEMENTS.register("local/hybrid")(_build_local)
+
+
+@PLACEMENTS.register("local/disaggregated")
+def _build_disaggregated(config, plan: Plan | None = None) -> LocalWorkers:
+    """Env workers, a rollout worker process and the actor (this process) on disjoint devices."""
+    from placement.rollout_group import start_local_rollout
+    from placement.weight_sync import WeightSender
+
+    plan = plan or make_plan(config)
+    if config.placement.torch_threads:
+        torch.set_num_threads(config.placement.torch_threads)
+    device = tensor_device(plan.cluster, plan.actor.devices, config.placement)
+    env = build_env(config, plan)
+    closers: list[Any] = []
+    try:
+        policy, engine = build_actor(config, env.spec, device)
+        pins = _pins(config, plan)
+        rollout = start_local_rollout(config, plan, env.spec, cores_of(plan.cluster, plan.rollout.devices) if pins else None)
+        closers.append(rollout)
+    except BaseException:
+        for closer in closers:
+            closer.close()
+        env.close()
+        raise
+    actor_cores = cores_of(plan.cluster, plan.actor.devices) if pins else None
+    # This process only drives the rollout (the rollout worker infers), so it stays on the actor's slots.
+    return LocalWorkers(env=env, policy=policy, engine=engine, device=device, plan=plan, rollout=rollout,
+                        weight_sync=WeightSender(policy), rollout_cores=actor_cores, actor_cores=actor_cores,
+                        torch_threads=config.placement.torch_threads, closers=closers)
+
+
+__all__ = ["LocalWorkers", "build_actor", "build_env"]

@@ -1,14 +1,38 @@
-"""Registry of placement builders, keyed "backend/mode" (e.g. "local/collocated")."""
+"""Registries of the placement layer and `build_workers`, the runner's one entry point.
+
+- `CLUSTERS`: backend name -> function(PlacementConfig) -> `Cluster` (connecting to it if needed).
+- `PLACEMENTS`: "backend/mode" (e.g. "local/hybrid") -> function(config, plan) -> workers.
+A new backend is one module registering both, listed in `BACKEND_MODULES`.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 from vla_rl.registry import Registry
 
 PLACEMENTS: Registry = Registry("placement (backend/mode)")
+CLUSTERS: Registry = Registry("placement backend")
+
+BACKEND_MODULES = {"local": "placement.local", "ray": "placement.ray_backend"}
+"""Backend name -> module whose import registers its cluster detector and builders."""
+
+
+def _load(backend: str) -> None:
+    module = BACKEND_MODULES.get(backend)
+    if module is not None:
+        importlib.import_module(module)
+
+
+def plan_for(config):
+    """The plan of `config` on its backend's cluster (connecting to a Ray cluster if the backend is ray)."""
+    from placement.plan import make_plan
+
+    _load(config.placement.backend)
+    return make_plan(config, CLUSTERS.get(config.placement.backend)(config.placement))
 
 
 def build_workers(config):
-    """The workers for `config.placement` (importing the module that registers it)."""
-    import placement.local  # noqa: F401  (registers local/*)
-
-    return PLACEMENTS.get(f"{config.placement.backend}/{config.placement.mode}")(config)
+    """The workers that carry out the plan of `config` (env, rollout, actor; see placement/plan.py)."""
+    plan = plan_for(config)
+    return PLACEMENTS.get(f"{plan.backend}/{plan.mode}")(config, plan)

@@ -79,7 +79,10 @@ class StepResult:
     """Always "success" bool (N,) (success at this step). When an episode ended in this step:
     "episode_done" bool (N,) and, for those envs, "episode_return", "episode_length",
     "success_once", "success_at_end" arrays (N,) (valid where episode_done). With auto-reset,
-    "final_obs" holds the pre-reset observation of every env (only meaningful where done)."""
+    "final_obs" holds the pre-reset observation of every env (only meaningful where done).
+    Subprocess backends add "executed" bool (N,) (the action was applied: false for a finished env
+    in fixed-length mode), "reset_id" int (N,) (the episode each env is in after the call) and
+    "worker_failed" bool (N,) (the env's worker died or hung; its episode ended truncated)."""
 
 
 @dataclass
@@ -90,11 +93,12 @@ class ChunkStepResult:
     reward: np.ndarray
     """float32 (N, K): reward of each executed step, 0 for steps skipped after an episode ended."""
     terminated: np.ndarray
-    """bool (N, K)."""
+    """bool (N, K): true from the step the episode ended to the end of the chunk."""
     truncated: np.ndarray
-    """bool (N, K)."""
+    """bool (N, K): as `terminated`, for the time limit."""
     info: dict[str, Any]
-    """As in StepResult, aggregated over the chunk (episode stats of episodes that ended in it)."""
+    """As in StepResult, aggregated over the chunk (episode stats of episodes that ended in it;
+    "success" at the last executed step; "executed" is (N, K))."""
 
 
 class VectorEnv(abc.ABC):

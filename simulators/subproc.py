@@ -9,13 +9,22 @@ misconfiguration, not bad luck: it is raised as `EnvWorkerError` with the worker
 
 Workers are started with the `spawn` method (fork hangs after a Vulkan/EGL context exists). Envs
 are split into contiguous blocks, one block per worker; a worker steps its block in sequence.
+
+Asynchronous chunks (for pipelined rollouts): `chunk_step_async(actions, env_ids)` sends a chunk to
+the workers holding `env_ids` and returns at once; `chunk_step_wait()` collects the oldest pending
+one and returns a `ChunkStepResult` for those envs only (rows in `env_ids` order), with the same
+auto-reset and fixed-length semantics as `chunk_step`. Several may be pending if they touch disjoint
+workers (`worker_env_ids()` says which envs share a worker); other calls wait for none and refuse
+to run while any is pending.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -29,6 +38,17 @@ from simulators.worker import worker_main
 log = logging.getLogger(__name__)
 
 
+def _set_cores(pid: int, cores: Sequence[int]) -> None:
+    """Pin every thread of process `pid` to `cores`."""
+    task_dir = f"/proc/{pid}/task"
+    tids = [int(t) for t in os.listdir(task_dir)] if os.path.isdir(task_dir) else [pid]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, set(cores))
+        except (ProcessLookupError, PermissionError):
+            pass  # a thread that ended meanwhile
+
+
 class EnvWorkerError(RuntimeError):
     """An env worker could not be built, raised an exception, or could not be recovered."""
 
@@ -39,6 +59,20 @@ class _Worker:
     env_ids: list[int]
     process: Any = None
     conn: Any = None
+
+
+@dataclass
+class _PendingChunk:
+    """A chunk sent by `chunk_step_async` whose replies are not collected yet."""
+
+    env_ids: list[int]
+    workers: set[int]
+    record: ChunkRecord
+    active: np.ndarray
+    sent: list[int]
+    replies: dict[int, Any]
+    deadline: float
+    timeout_s: float
 
 
 @dataclass(frozen=True)
@@ -83,6 +117,8 @@ class SubprocVectorEnv(VectorEnv):
         self._ctx = mp.get_context("spawn")
         self._book = EpisodeBook(num_envs)
         self._obs: list[SingleObs | None] = [None] * num_envs
+        self._pending: deque[_PendingChunk] = deque()
+        self._worker_cores: list[int] | None = None
         self._closed = False
         blocks = np.array_split(np.arange(num_envs), min(plan.num_workers, num_envs))
         self._workers = [_Worker(i, [int(e) for e in block]) for i, block in enumerate(blocks)]
@@ -113,6 +149,7 @@ class SubprocVectorEnv(VectorEnv):
 
     # ------------------------------------------------------------------ contract
     def reset(self, reset_ids: Sequence[int] | None = None, env_ids: Sequence[int] | None = None) -> Obs:
+        self._refuse_while_pending("reset")
         env_list = list(range(self.num_envs)) if env_ids is None else [int(e) for e in env_ids]
         bad = [e for e in env_list if not 0 <= e < self.num_envs]
         if bad or len(set(env_list)) != len(env_list):
@@ -137,39 +174,55 @@ class SubprocVectorEnv(VectorEnv):
         return StepResult(res.obs, res.reward[:, 0], res.terminated[:, 0], res.truncated[:, 0], info)
 
     def chunk_step(self, actions: np.ndarray) -> ChunkStepResult:
+        self._refuse_while_pending("chunk_step")
         a = self._check_actions(actions)
-        book, k = self._book, a.shape[1]
-        rec = ChunkRecord(book, k)
-        active, steps_left = ~book.done, book.steps_left()
-        requests = {}
+        return self._finish_chunk(self._start_chunk(a, list(range(self.num_envs))))
+
+    # ------------------------------------------------------------------ asynchronous chunks
+    def chunk_step_async(self, actions: np.ndarray, env_ids: Sequence[int]) -> None:
+        """Send a chunk (len(env_ids), K, A) to the envs `env_ids` and return without waiting.
+
+        The workers holding these envs must not be busy with another pending chunk; collect results
+        in sending order with `chunk_step_wait`.
+        """
+        ids = [int(e) for e in env_ids]
+        if not ids or len(set(ids)) != len(ids) or any(not 0 <= e < self.num_envs for e in ids):
+            raise ValueError(f"env_ids={ids} must be distinct indices in [0, {self.num_envs})")
+        a = self._check_actions(actions, rows=len(ids))
+        workers = {self._where[e][0] for e in ids}
+        busy = workers & set().union(*(p.workers for p in self._pending)) if self._pending else set()
+        if busy:
+            raise RuntimeError(
+                f"env workers {sorted(busy)} are still stepping a pending chunk; call chunk_step_wait() first, or "
+                "send chunks to envs of other workers (worker_env_ids() lists which envs share a worker)"
+            )
+        self._pending.append(self._start_chunk(a, ids))
+
+    def chunk_step_wait(self) -> ChunkStepResult:
+        """Collect the oldest pending `chunk_step_async`: results for its env_ids only, in their order."""
+        if not self._pending:
+            raise RuntimeError("chunk_step_wait() without a pending chunk_step_async()")
+        return self._finish_chunk(self._pending.popleft())
+
+    @property
+    def pending_chunks(self) -> int:
+        """How many `chunk_step_async` calls await `chunk_step_wait`."""
+        return len(self._pending)
+
+    def pin_workers(self, cores: Sequence[int] | None) -> None:
+        """Run every worker process (all its threads, and workers restarted later) on these CPU cores only.
+
+        None lifts the restriction for workers started from now on. Linux only (a no-op elsewhere)."""
+        self._worker_cores = None if cores is None else sorted(int(c) for c in cores)
+        if self._worker_cores is None or not hasattr(os, "sched_setaffinity"):
+            return
         for w in self._workers:
-            ids = w.env_ids
-            if active[ids].any():
-                requests[w.index] = ("chunk", (a[ids], active[ids].tolist(), steps_left[ids].tolist()))
-        per_env_steps = max(len(w.env_ids) for w in self._workers) * k
-        replies = self._call(requests, self._step_timeout * per_env_steps)
-        for wi, reply in replies.items():
-            w = self._workers[wi]
-            if reply is None:
-                self._recover(w)
-                for e in w.env_ids:
-                    if active[e]:
-                        rec.fail(e)
-                continue
-            for e, res in zip(w.env_ids, reply):
-                if res is not None and res["rewards"]:
-                    self._obs[e] = res["obs"]
-                    rec.add(e, res["rewards"], res["successes"], res["terminated"])
-        info = rec.info()
-        if self.auto_reset:
-            info["final_obs"] = self._batch()
-            ended = [int(e) for e in np.flatnonzero(rec.ended)]
-            if ended:
-                self._reset_envs(ended, [self._next_id() for _ in ended])
-        else:
-            book.done |= rec.ended
-        info["reset_id"] = book.reset_id.copy()
-        return ChunkStepResult(self._batch(), rec.reward, rec.terminated, rec.truncated, info)
+            if w.process is not None and w.process.pid is not None:
+                _set_cores(w.process.pid, self._worker_cores)
+
+    def worker_env_ids(self) -> list[list[int]]:
+        """The env indices each worker process holds (envs of one worker are stepped one after another)."""
+        return [list(w.env_ids) for w in self._workers]
 
     def get_reset_cursor(self) -> int:
         return self._cursor
@@ -201,12 +254,14 @@ class SubprocVectorEnv(VectorEnv):
     # ------------------------------------------------------------------ simulator state
     def get_state(self, env_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
         """Snapshots of envs (simulator state plus episode bookkeeping), for `set_state`."""
+        self._refuse_while_pending("get_state")
         env_list = list(range(self.num_envs)) if env_ids is None else [int(e) for e in env_ids]
         sims = self._per_env_call("get_state", env_list, [None] * len(env_list))
         return [{"sim": s, "episode": self._book.get(e)} for e, s in zip(env_list, sims)]
 
     def set_state(self, states: Sequence[dict[str, Any]], env_ids: Sequence[int] | None = None) -> Obs:
         """Restore snapshots from `get_state` into `env_ids` (all when None); returns all observations."""
+        self._refuse_while_pending("set_state")
         env_list = list(range(self.num_envs)) if env_ids is None else [int(e) for e in env_ids]
         if len(states) != len(env_list):
             raise ValueError(f"got {len(states)} states for {len(env_list)} envs")
@@ -222,19 +277,77 @@ class SubprocVectorEnv(VectorEnv):
         self._cursor += 1
         return rid
 
-    def _check_actions(self, actions: np.ndarray) -> np.ndarray:
+    def _refuse_while_pending(self, what: str) -> None:
+        if self._pending:
+            raise RuntimeError(f"{what}() while {len(self._pending)} chunk_step_async() call(s) are pending; "
+                               "collect them with chunk_step_wait() first")
+
+    def _start_chunk(self, a: np.ndarray, env_ids: list[int]) -> _PendingChunk:
+        """Send chunk `a` (rows = env_ids) to the workers of `env_ids`; other envs are not stepped."""
+        book, k = self._book, a.shape[1]
+        rec = ChunkRecord(book, k)
+        active = np.zeros(self.num_envs, dtype=bool)
+        active[env_ids] = ~book.done[env_ids]
+        full = np.zeros((self.num_envs, *a.shape[1:]), dtype=np.float32)
+        full[env_ids] = a
+        steps_left = book.steps_left()
+        workers = {self._where[e][0] for e in env_ids}
+        requests = {}
+        for wi in sorted(workers):
+            ids = self._workers[wi].env_ids
+            if active[ids].any():
+                requests[wi] = ("chunk", (full[ids], active[ids].tolist(), steps_left[ids].tolist()))
+        per_env_steps = max(len(self._workers[wi].env_ids) for wi in workers) * k
+        timeout_s = self._step_timeout * per_env_steps
+        sent, replies = self._send(requests)
+        return _PendingChunk(env_ids, workers, rec, active, sent, replies, time.monotonic() + timeout_s, timeout_s)
+
+    def _finish_chunk(self, p: _PendingChunk) -> ChunkStepResult:
+        """Collect the replies of a sent chunk, close ended episodes, auto-reset; result rows = p.env_ids."""
+        book, rec, active = self._book, p.record, p.active
+        replies = self._receive(p.sent, p.replies, p.deadline, p.timeout_s)
+        for wi, reply in replies.items():
+            w = self._workers[wi]
+            if reply is None:
+                self._recover(w)
+                for e in w.env_ids:
+                    if active[e]:
+                        rec.fail(e)
+                continue
+            for e, res in zip(w.env_ids, reply):
+                if res is not None and res["rewards"]:
+                    self._obs[e] = res["obs"]
+                    rec.add(e, res["rewards"], res["successes"], res["terminated"])
+        rows = np.asarray(p.env_ids)
+        whole = len(p.env_ids) == self.num_envs and np.array_equal(rows, np.arange(self.num_envs))
+        info = rec.info()
+        if not whole:
+            info = {key: value[rows] for key, value in info.items()}
+        if self.auto_reset:
+            info["final_obs"] = self._batch(None if whole else p.env_ids)
+            ended = [int(e) for e in rows[rec.ended[rows]]]
+            if ended:
+                self._reset_envs(ended, [self._next_id() for _ in ended])
+        else:
+            book.done[rows] |= rec.ended[rows]
+        info["reset_id"] = book.reset_id[rows].copy()
+        return ChunkStepResult(self._batch(None if whole else p.env_ids), rec.reward[rows], rec.terminated[rows],
+                               rec.truncated[rows], info)
+
+    def _check_actions(self, actions: np.ndarray, rows: int | None = None) -> np.ndarray:
         if any(o is None for o in self._obs):
             raise RuntimeError("call reset() before step()/chunk_step()")
         a = np.asarray(actions, dtype=np.float32)
-        want = (self.num_envs, "K", self.spec.action_dim)
-        if a.ndim != 3 or a.shape[0] != self.num_envs or a.shape[2] != self.spec.action_dim or a.shape[1] < 1:
+        rows = self.num_envs if rows is None else rows
+        want = (rows, "K", self.spec.action_dim)
+        if a.ndim != 3 or a.shape[0] != rows or a.shape[2] != self.spec.action_dim or a.shape[1] < 1:
             raise ValueError(f"chunk_step expects actions of shape {want}, got {a.shape}")
         if not np.all(np.isfinite(a)):
             raise ValueError("actions contain NaN or inf")
         return a
 
-    def _batch(self) -> Obs:
-        obs = self._obs
+    def _batch(self, env_ids: Sequence[int] | None = None) -> Obs:
+        obs = self._obs if env_ids is None else [self._obs[e] for e in env_ids]
         return {
             "images": {c: np.stack([o["images"][c] for o in obs]) for c in self.spec.cameras},
             "proprio": np.stack([o["proprio"] for o in obs]).astype(np.float32),
@@ -281,6 +394,11 @@ class SubprocVectorEnv(VectorEnv):
 
     def _call(self, requests: dict[int, tuple[str, Any]], timeout_s: float) -> dict[int, Any]:
         """Send one command per worker, then collect replies; None marks a dead or hung worker."""
+        sent, replies = self._send(requests)
+        return self._receive(sent, replies, time.monotonic() + timeout_s, timeout_s)
+
+    def _send(self, requests: dict[int, tuple[str, Any]]) -> tuple[list[int], dict[int, Any]]:
+        """Send one command per worker; returns (workers sent to, None replies of those that could not be reached)."""
         replies: dict[int, Any] = {}
         sent = []
         for wi, msg in requests.items():
@@ -289,7 +407,11 @@ class SubprocVectorEnv(VectorEnv):
                 sent.append(wi)
             except (OSError, ValueError):
                 replies[wi] = None
-        deadline = time.monotonic() + timeout_s
+        return sent, replies
+
+    def _receive(self, sent: list[int], replies: dict[int, Any], deadline: float, timeout_s: float) -> dict[int, Any]:
+        """Collect the replies of `sent` until `deadline`; None marks a dead or hung worker."""
+        replies = dict(replies)
         errors = []
         for wi in sent:
             conn = self._workers[wi].conn
@@ -319,6 +441,8 @@ class SubprocVectorEnv(VectorEnv):
             daemon=True,
         )
         w.process.start()
+        if self._worker_cores is not None and hasattr(os, "sched_setaffinity"):
+            _set_cores(w.process.pid, self._worker_cores)  # threads the worker starts later inherit it
         child.close()
         w.conn = parent
 

@@ -48,7 +48,7 @@ def test_checkpoint_reloads_with_identical_outputs(run_dir):
     a, b = load_policy(str(policy_dir)), load_policy(str(policy_dir))
     rng = np.random.default_rng(0)
     obs = {"images": {"main": rng.integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)},
-           "proprio": rng.normal(size=(3, 9)).astype(np.float32),
+           "proprio": rng.normal(size=(3, 8)).astype(np.float32),
            "instruction": ["pick up the cube"] * 3}
     out_a, out_b = a.act(obs, mode="greedy"), b.act(obs, mode="greedy")
     np.testing.assert_array_equal(out_a.actions, out_b.actions)

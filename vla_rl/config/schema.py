@@ -13,6 +13,8 @@ from vla_rl.config.algorithm import AlgorithmConfig
 from vla_rl.config.core import check
 from vla_rl.config.env import EnvConfig
 from vla_rl.config.model import ModelConfig
+from vla_rl.config.warmstart import WarmstartConfig
+from vla_rl.config.placement import PlacementConfig
 
 
 @dataclass
@@ -75,23 +77,6 @@ class RunnerConfig:
 
 
 @dataclass
-class PlacementConfig:
-    """Where each component runs (see docs/placement.md for the grammar of later modes)."""
-
-    backend: Literal["local"] = "local"
-    """Execution backend: "local" runs everything on this machine without a cluster."""
-    mode: Literal["collocated"] = "collocated"
-    """Component placement: "collocated" runs env, rollout and actor phase by phase on shared devices."""
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    """Device of the policy: "auto" takes CUDA when present."""
-    torch_threads: int = 0
-    """torch intra-op threads in the main process (0: leave torch's default)."""
-
-    def __post_init__(self) -> None:
-        check(self.torch_threads >= 0, "torch_threads must be >= 0")
-
-
-@dataclass
 class Config:
     """A whole run: what to train, on what, how, and where."""
 
@@ -107,6 +92,8 @@ class Config:
     """Training length, evaluation, checkpoints, outputs."""
     placement: PlacementConfig = field(default_factory=PlacementConfig)
     """Where components run."""
+    warmstart: WarmstartConfig = field(default_factory=WarmstartConfig)
+    """Demonstrations and supervised fine-tuning before RL (off unless enabled)."""
 
     def __post_init__(self) -> None:
         algo, env = self.algorithm, self.env

@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from vla_rl.engines.registry import ENGINES
+
 VALUE_HEAD_PREFIX = "value_head"
 
 
@@ -42,8 +44,31 @@ class SingleEngine:
         self.optimizer.step()
         return {"train/grad_norm": float(grad_norm)}
 
+    def offload(self) -> None:
+        """Move the optimizer state to host memory (between phases on a shared GPU; no-op on CPU)."""
+        _move_state(self.optimizer, torch.device("cpu"))
+
+    def onload(self) -> None:
+        """Bring the optimizer state back next to the parameters."""
+        if self.params:
+            _move_state(self.optimizer, self.params[0].device)
+
     def state_dict(self) -> dict[str, Any]:
         return self.optimizer.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state)
+
+
+def _move_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.device != device and key != "step":
+                state[key] = value.to(device, non_blocking=True)
+
+
+@ENGINES.register("single")
+def build_single(config, policy: nn.Module) -> SingleEngine:
+    algo = config.algorithm
+    return SingleEngine(policy, lr=algo.lr, value_lr=algo.value_lr, weight_decay=algo.weight_decay,
+                        max_grad_norm=algo.max_grad_norm)

@@ -4,12 +4,19 @@
 truncated episode is bootstrapped from the value of its final observation, a terminated one is not.
 `collect_episodes` runs fixed-length episodes from explicit reset ids (GRPO style), recording every
 step until the longest episode of the batch has ended.
+
+`collect_window_pipelined` and `collect_episodes_pipelined` fill the same buffer with the same
+contract, with the envs split into k stages (contiguous env blocks): while the env workers simulate
+one stage's chunk (`env.chunk_step_async`), the policy infers the next stage's actions, so
+simulation and inference overlap when they run on different devices. Each stage acts on its own
+N/k observations, so sampled actions differ from a sequential rollout's draws, not in distribution.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +31,15 @@ def select_obs(obs: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
         "images": {cam: img[index] for cam, img in obs["images"].items()},
         "proprio": obs["proprio"][index],
         "instruction": [obs["instruction"][i] for i in index],
+    }
+
+
+def concat_obs(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One observation from the observations of consecutive env blocks (inverse of `select_obs`)."""
+    return {
+        "images": {cam: np.concatenate([p["images"][cam] for p in parts]) for cam in parts[0]["images"]},
+        "proprio": np.concatenate([p["proprio"] for p in parts]),
+        "instruction": [text for p in parts for text in p["instruction"]],
     }
 
 
@@ -120,4 +136,125 @@ def collect_episodes(env, policy, buffer: RolloutBuffer, reset_ids: Sequence[int
         obs = result.obs
         if bool(ended.all()):  # every episode is over: the remaining steps would all be masked
             break
+    return stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Pipelined collection: k stages of envs, simulation of one overlapping inference of another.
+
+
+def check_stages(env, stages: Sequence[Sequence[int]]) -> None:
+    """Stages must be contiguous blocks covering all envs in order, each on workers of its own."""
+    flat = [e for stage in stages for e in stage]
+    if flat != list(range(env.num_envs)):
+        raise ValueError(f"pipeline stages {[list(s) for s in stages]} must split envs 0..{env.num_envs - 1} into "
+                         "consecutive blocks")
+    stage_of = {e: i for i, stage in enumerate(stages) for e in stage}
+    for worker, envs in enumerate(env.worker_env_ids()):
+        owners = {stage_of[e] for e in envs}
+        if len(owners) > 1:
+            raise ValueError(
+                f"env worker {worker} holds envs {envs} of pipeline stages {sorted(owners)}, so those stages cannot "
+                "be simulated apart; make env.num_workers a multiple of placement.pipeline_stages that divides "
+                "env.num_envs (or leave it null and let the plan choose)")
+
+
+def _cat_fields(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {key: torch.cat([r[key] for r in rows]) for key in rows[0]}
+
+
+@contextmanager
+def _draining(env) -> Iterator[None]:
+    """On an error, collect the chunks still in flight so the env can be used (or closed) afterwards."""
+    try:
+        yield
+    except BaseException:
+        while getattr(env, "pending_chunks", 0):
+            try:
+                env.chunk_step_wait()
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                break
+        raise
+
+
+@torch.no_grad()
+def collect_window_pipelined(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temperature: float,
+                             stages: Sequence[Sequence[int]], progress: bool = True
+                             ) -> tuple[dict[str, Any], EpisodeStats, torch.Tensor]:
+    """`collect_window` with the envs in k pipeline stages; same buffer contract and return values.
+
+    Schedule per window step t: for each stage s in order, wait for its chunk t, record it, infer its
+    chunk t+1 and send it, so stage s+1's chunk t is simulated while stage s is inferred.
+    """
+    check_stages(env, stages)
+    buffer.reset()
+    stats = EpisodeStats()
+    index = [np.asarray(stage) for stage in stages]
+    stage_obs = [select_obs(obs, i) for i in index]
+    last_values: list[torch.Tensor] = [torch.zeros(len(i)) for i in index]
+    with _draining(env):
+        outs = []
+        for s, i in enumerate(index):
+            outs.append(policy.act(stage_obs[s], mode="sample", temperature=temperature))
+            env.chunk_step_async(outs[s].actions, i.tolist())
+        for t in tqdm(range(buffer.steps), desc="rollout", leave=False, disable=not progress):
+            inputs, fields = [], []
+            for s, i in enumerate(index):
+                result, out, m = env.chunk_step_wait(), outs[s], len(i)
+                terminated = torch.as_tensor(result.terminated).any(dim=1)
+                truncated = torch.as_tensor(result.truncated).any(dim=1) & ~terminated
+                bootstrap = torch.zeros(m)
+                if truncated.any() and out.values is not None:
+                    where = np.flatnonzero(truncated.numpy())
+                    final = select_obs(result.info["final_obs"], where)
+                    bootstrap[where] = _values_or_zeros(policy.act(final, mode="greedy").values, len(where))
+                inputs.append(out.forward_inputs)
+                fields.append({"bootstrap_values": bootstrap, **_step_fields(out, result, m)})
+                stats.add(result.info)
+                stage_obs[s] = result.obs
+                if t + 1 < buffer.steps:
+                    outs[s] = policy.act(stage_obs[s], mode="sample", temperature=temperature)
+                    env.chunk_step_async(outs[s].actions, i.tolist())
+                else:
+                    last_values[s] = _values_or_zeros(policy.act(stage_obs[s], mode="greedy").values, m)
+            buffer.add(_cat_fields(inputs), **_cat_fields(fields))
+    return concat_obs(stage_obs), stats, torch.cat(last_values)
+
+
+@torch.no_grad()
+def collect_episodes_pipelined(env, policy, buffer: RolloutBuffer, reset_ids: Sequence[int], temperature: float,
+                               stages: Sequence[Sequence[int]], progress: bool = True) -> EpisodeStats:
+    """`collect_episodes` with the envs in k pipeline stages; same buffer contract.
+
+    Records steps until every episode has ended (as the sequential version does); a stage's chunk
+    already sent for the step after the last one is collected and dropped.
+    """
+    check_stages(env, stages)
+    buffer.reset()
+    stats = EpisodeStats()
+    index = [np.asarray(stage) for stage in stages]
+    obs = env.reset(reset_ids=list(reset_ids))
+    ended = torch.zeros(env.num_envs, dtype=torch.bool)
+    with _draining(env):
+        outs = []
+        for i in index:
+            outs.append(policy.act(select_obs(obs, i), mode="sample", temperature=temperature))
+            env.chunk_step_async(outs[-1].actions, i.tolist())
+        for t in tqdm(range(buffer.steps), desc="rollout", leave=False, disable=not progress):
+            inputs, fields = [], []
+            for s, i in enumerate(index):
+                result, out = env.chunk_step_wait(), outs[s]
+                done_now = torch.as_tensor(result.terminated).any(dim=1) | torch.as_tensor(result.truncated).any(dim=1)
+                ended[torch.as_tensor(i)] |= done_now
+                inputs.append(out.forward_inputs)
+                fields.append(_step_fields(out, result, len(i)))
+                stats.add(result.info)
+                if t + 1 < buffer.steps:
+                    outs[s] = policy.act(result.obs, mode="sample", temperature=temperature)
+                    env.chunk_step_async(outs[s].actions, i.tolist())
+            buffer.add(_cat_fields(inputs), **_cat_fields(fields))
+            if bool(ended.all()):  # every episode is over: drop the chunks already sent for step t+1
+                while env.pending_chunks:
+                    env.chunk_step_wait()
+                break
     return stats

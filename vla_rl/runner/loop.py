@@ -27,7 +27,8 @@ from vla_rl.config.loader import dump_config
 from vla_rl.config.schema import Config
 from vla_rl.eval.episodes import EvalResult, evaluate_policy, write_eval_record
 from vla_rl.runner.buffer import RolloutBuffer
-from vla_rl.runner.collect import collect_episodes, collect_window
+from vla_rl.runner.collect import (collect_episodes, collect_episodes_pipelined, collect_window,
+                                   collect_window_pipelined)
 from vla_rl.runner.metrics_log import MetricsLog
 from vla_rl.runner.timers import PhaseTimers
 from vla_rl.runner.update import compute_advantages, update_policy
@@ -70,13 +71,16 @@ class Runner:
             self.workers = build_workers(config)
         self.env = self.workers.env
         self.policy = self.workers.policy
+        self.rollout = self.workers.rollout  # what acts in rollouts: the policy itself, or a separate worker
         self.generator = torch.Generator().manual_seed(config.runner.seed)
         self.ref_policy = None
-        if config.algorithm.kl_coef > 0:  # the frozen reference the KL penalty pulls toward
-            self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        if config.algorithm.kl_coef > 0:  # the frozen reference the KL penalty pulls toward: the initial
+            self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)  # policy, taken before resume
         self.iteration = 0
         self.env_steps = 0
         self.policy_actions = 0
+        self.resumed_obs = None
+        """The observation a resumed PPO window continues from (None: start with env.reset())."""
         if config.runner.resume:
             self._resume(config.runner.resume)
         self.log = MetricsLog(self.run_dir / "logs")
@@ -96,16 +100,24 @@ class Runner:
         self.iteration = state.iteration
         self.env_steps = state.extra.get("env_steps", 0)
         self.policy_actions = state.extra.get("policy_actions", 0)
+        if "env_state" in state.extra:  # episodes in flight when the checkpoint was written continue
+            self.env.set_state(state.extra["env_state"])
+            self.resumed_obs = state.extra["obs"]
         self.console.print(f"resumed from {checkpoint} at iteration {self.iteration}")
 
-    def save(self) -> Path:
+    def save(self, obs=None) -> Path:
+        """Write a checkpoint; `obs` (the observation a PPO window continues from) adds the simulator
+        state of the episodes in flight, so that a resume continues them exactly."""
+        extra = {"generator": self.generator.get_state(), "env_steps": self.env_steps,
+                 "policy_actions": self.policy_actions}
+        if obs is not None and hasattr(self.env, "get_state"):
+            extra.update(env_state=self.env.get_state(), obs=obs)
         state = TrainerState(
             iteration=self.iteration,
             reset_cursor=self.env.get_reset_cursor(),
             optimizer=self.workers.engine.state_dict(),
             rng=capture_rng(),
-            extra={"generator": self.generator.get_state(), "env_steps": self.env_steps,
-                   "policy_actions": self.policy_actions},
+            extra=extra,
         )
         spec = self.env.spec
         schema = schema_for_env(spec.cameras, spec.proprio_dim, reads_proprio=self.config.model.use_proprio)
@@ -138,25 +150,14 @@ class Runner:
         cfg = self.config
         with self.timers.phase("sync_weights"):
             self.workers.sync_weights()
-        with self.timers.phase("rollout"):
-            self.policy.eval()
-            if cfg.env.auto_reset:
-                obs, stats, last_values = collect_window(self.env, self.policy, buffer, obs,
-                                                         cfg.rollout.temperature, self.progress)
-            else:
-                group = cfg.algorithm.group_size
-                start = self.env.get_reset_cursor()
-                ids = [start + i // group for i in range(self.env.num_envs)]
-                self.env.set_reset_cursor(start + self.env.num_envs // group)
-                stats = collect_episodes(self.env, self.policy, buffer, ids, cfg.rollout.temperature, self.progress)
-                buffer["group_ids"] = torch.tensor(ids)
-                last_values = None
+        with self.timers.phase("rollout"), self.workers.phase("rollout"):
+            obs, stats, last_values = self.collect(buffer, obs)
         steps = int(buffer.t * self.env.num_envs)
         self.policy_actions += steps
         self.env_steps += steps * self.policy.action_chunk
         with self.timers.phase("advantages"):
             adv_metrics = compute_advantages(cfg.algorithm, buffer, last_values)
-        with self.timers.phase("train"):
+        with self.timers.phase("train"), self.workers.phase("train"):
             self.policy.train()
             train_metrics = update_policy(cfg.algorithm, cfg.rollout, self.policy, self.workers.engine, buffer,
                                           self.generator, self.ref_policy)
@@ -168,6 +169,28 @@ class Runner:
                    "rollout/total_env_steps": float(self.env_steps)}
         self.log.write(self.iteration, metrics)
         return obs, metrics
+
+    def collect(self, buffer: RolloutBuffer, obs):
+        """One window from continuing envs (auto-reset) or one batch of grouped episodes, filled
+        sequentially or by pipeline stages as the placement plans; returns (obs, stats, last_values)."""
+        cfg, stages = self.config, self.workers.stages
+        self.policy.eval()
+        if cfg.env.auto_reset:
+            if stages:
+                return collect_window_pipelined(self.env, self.rollout, buffer, obs, cfg.rollout.temperature, stages,
+                                                self.progress)
+            return collect_window(self.env, self.rollout, buffer, obs, cfg.rollout.temperature, self.progress)
+        group = cfg.algorithm.group_size
+        start = self.env.get_reset_cursor()
+        ids = [start + i // group for i in range(self.env.num_envs)]
+        self.env.set_reset_cursor(start + self.env.num_envs // group)
+        if stages:
+            stats = collect_episodes_pipelined(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, stages,
+                                               self.progress)
+        else:
+            stats = collect_episodes(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, self.progress)
+        buffer["group_ids"] = torch.tensor(ids)
+        return None, stats, None
 
     def _budget_spent(self, start: float) -> bool:
         runner = self.config.runner
@@ -186,7 +209,7 @@ class Runner:
             self.log.write(0, initial.metrics("eval"))
             self.console.print(f"initial eval: success {initial.success_rate:.1%} over {len(initial.successes)} episodes")
         buffer = RolloutBuffer(cfg.rollout.steps_per_iteration, self.env.num_envs)
-        obs = self.env.reset() if cfg.env.auto_reset else None
+        obs = self.resumed_obs if self.resumed_obs is not None else self.env.reset() if cfg.env.auto_reset else None
         phase_totals: dict[str, float] = {}
         from tqdm import tqdm
 
@@ -205,7 +228,7 @@ class Runner:
                 obs = self.env.reset() if cfg.env.auto_reset else None
             if cfg.runner.save_every and self.iteration % cfg.runner.save_every == 0 and not last:
                 with self.timers.phase("checkpoint"):
-                    self.save()
+                    self.save(obs)
         bar.close()
         with self.timers.phase("eval"):
             final, video = self.evaluate(record_video=cfg.runner.video)

@@ -1,0 +1,24 @@
+"""The `vla-rl` command line: sub-command registry and `info` probes on this machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from vla_rl.cli.main import build_parser
+
+
+def test_every_registered_command_parses_help():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert {"train", "eval", "info", "serve"} <= set(sub.choices)
+
+
+def test_info_reports_working_renderers_and_simulators():
+    proc = subprocess.run([sys.executable, "-m", "vla_rl.cli.main", "info"], capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = {line.strip().split("  ")[0]: line for line in proc.stdout.splitlines() if line.startswith("  ")}
+    for probe in ("vulkan (SAPIEN)", "egl (MuJoCo)", "simulator maniskill", "simulator libero"):
+        assert probe in lines and "FAILED" not in lines[probe], proc.stdout
+    assert "torch" in lines and "not installed" not in lines["torch"]

@@ -1,0 +1,94 @@
+"""Learning curves of a sweep: success rate against env steps and against training seconds.
+
+One figure per value of the sweep's `plot_by` axis (a task), two panels (env steps, training
+seconds), one line per combination of the other axes (algorithm x family): the mean over seeds of
+the evaluation success rate, with a shaded 95% t-interval over seeds. Seeds evaluate at slightly
+different costs, so each seed's curve is linearly interpolated onto the union of their evaluation
+points inside the range every seed covers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from vla_rl.sweep.results import RunResult
+from vla_rl.sweep.stats import mean_t_interval
+
+X_AXES = (("env_steps", "env steps"), ("train_seconds", "training seconds (setup and evaluation excluded)"))
+
+
+def mean_curve(curves: Sequence[tuple[Sequence[float], Sequence[float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x, mean, low, high) over seeds from each seed's (x, success) points (pure).
+
+    The x grid is the union of the seeds' points within [largest first x, smallest last x]; a band
+    needs two seeds (with one, low and high equal the mean).
+    """
+    curves = [(np.asarray(x, float), np.asarray(y, float)) for x, y in curves if len(x)]
+    if not curves:
+        return (np.empty(0),) * 4
+    start = max(x[0] for x, _ in curves)
+    stop = min(x[-1] for x, _ in curves)
+    grid = np.unique(np.concatenate([x[(x >= start) & (x <= stop)] for x, _ in curves] + [np.array([start, stop])]))
+    grid = grid[(grid >= start) & (grid <= stop)]
+    values = np.stack([np.interp(grid, x, y) for x, y in curves])  # (seeds, points)
+    stats = [mean_t_interval(list(values[:, i])) for i in range(len(grid))]
+    mean = np.array([m for m, _, _ in stats])
+    low = np.array([m if lo is None else lo for m, lo, _ in stats])
+    high = np.array([m if hi is None else hi for m, _, hi in stats])
+    return grid, mean, low, high
+
+
+def plot_group(title: str, lines: dict[str, list[RunResult]], threshold: float, path: Path) -> Path:
+    """One figure: a line per entry of `lines` (label -> that cell's runs), both x axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, (field, xlabel) in zip(axes, X_AXES):
+        for i, (label, runs) in enumerate(lines.items()):
+            color = f"C{i % 10}"
+            x, mean, low, high = mean_curve([([getattr(p, field) for p in r.curve], [p.success_rate for p in r.curve])
+                                             for r in runs])
+            if len(x) == 0:
+                continue
+            ax.plot(x, mean, color=color, marker="o", markersize=3, label=f"{label} (n={len(runs)})")
+            if len(runs) > 1:
+                ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+        ax.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("evaluation success rate")
+    axes[0].set_ylim(-0.03, 1.03)
+    axes[0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(f"{title} (mean over seeds, shaded: 95% t-interval; dashed: threshold {threshold:g})", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_sweep(name: str, results: Sequence[RunResult], axes: Sequence[str], plot_by: str | None, threshold: float,
+               out_dir: Path) -> list[Path]:
+    """Write `out_dir/sweep_<name>[_<value>].png`, one per value of `plot_by`; returns the paths."""
+    by = plot_by if plot_by in axes else None
+    line_axes = [a for a in axes if a != by]
+    groups: dict[str, dict[str, list[RunResult]]] = {}
+    for r in results:
+        group = r.labels[by] if by else ""
+        line = " / ".join(r.labels[a] for a in line_axes) or name
+        groups.setdefault(group, {}).setdefault(line, []).append(r)
+    paths = []
+    for group, lines in groups.items():
+        stem = f"sweep_{name}" + (f"_{group}" if group else "")
+        title = f"{name}: {group}" if group else name
+        paths.append(plot_group(title, lines, threshold, Path(out_dir) / f"{stem}.png"))
+    return paths
+
+
+__all__ = ["mean_curve", "plot_group", "plot_sweep"]
