@@ -29,6 +29,8 @@ class Cluster:
     """Number of devices the plan may use."""
     source: str
     """Where the facts came from, for `vla-rl plan` (e.g. "local: 2 CPU cores")."""
+    slots_per_core: int = 1
+    """CPU slots per host core (slot d runs on core d // slots_per_core)."""
 
     def name(self, index: int) -> str:
         return f"{'gpu' if self.kind == 'gpu' else 'cpu'}{index}"
@@ -41,14 +43,14 @@ def local_cores() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def _narrow(kind: DeviceKind, found: int, cfg: PlacementConfig, source: str) -> Cluster:
+def _narrow(kind: DeviceKind, found: int, cfg: PlacementConfig, source: str, slots: int = 1) -> Cluster:
     if cfg.num_devices is None:
-        return Cluster(kind, found, source)
+        return Cluster(kind, found, source, slots)
     if cfg.num_devices > found:
         noun = "GPUs" if kind == "gpu" else "CPU slots"
         raise ConfigError(f"placement.num_devices={cfg.num_devices} but {source} has only {found} {noun}; "
                           f"set placement.num_devices <= {found} (or null to use all)", key="placement.num_devices")
-    return Cluster(kind, cfg.num_devices, f"{source}, {cfg.num_devices} used")
+    return Cluster(kind, cfg.num_devices, f"{source}, {cfg.num_devices} used", slots)
 
 
 def detect_cluster(cfg: PlacementConfig, ray_resources: dict[str, float] | None = None) -> Cluster:
@@ -67,8 +69,9 @@ def detect_cluster(cfg: PlacementConfig, ray_resources: dict[str, float] | None 
         raise ConfigError("placement.device=cuda but no CUDA device is visible; use placement.device=cpu or auto")
     if gpus and cfg.device != "cpu":
         return _narrow("gpu", gpus, cfg, f"local: {gpus} CUDA GPUs")
-    cores = len(local_cores())
-    return _narrow("cpu", cores, cfg, f"local: {cores} CPU cores")
+    cores, slots = len(local_cores()), cfg.cpu_slots_per_core
+    where = f"local: {cores} CPU cores" + (f" x {slots} slots" if slots > 1 else "")
+    return _narrow("cpu", cores * slots, cfg, where, slots)
 
 
 def tensor_device(cluster: Cluster, devices: Sequence[int], cfg: PlacementConfig, visible_remapped: bool = False):
@@ -92,7 +95,7 @@ def cores_of(cluster: Cluster, devices: Sequence[int]) -> list[int] | None:
     if cluster.kind != "cpu":
         return None
     cores = local_cores()
-    return [cores[d % len(cores)] for d in devices]
+    return sorted({cores[(d // cluster.slots_per_core) % len(cores)] for d in devices})
 
 
 def set_process_cores(pid: int, cores: Sequence[int]) -> None:

@@ -24,6 +24,7 @@ import torch
 from placement.cluster import cores_of, detect_cluster, pinned, tensor_device
 from placement.plan import Plan, make_plan
 from placement.registry import CLUSTERS, PLACEMENTS
+from placement.replay_env import ReplayEnv
 
 CLUSTERS.register("local")(detect_cluster)
 
@@ -72,6 +73,16 @@ class LocalWorkers:
             self.weights_version = self.weight_sync.push(self.rollout)
         return self.weights_version
 
+    def state_dict(self) -> dict[str, Any]:
+        """Worker-side state a checkpoint needs for exact resume: the separate rollout's sampling RNG."""
+        if self.rollout is self.policy or not hasattr(self.rollout, "rng_states"):
+            return {}
+        return {"rollout_rng": self.rollout.rng_states()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "rollout_rng" in state and hasattr(self.rollout, "set_rng_states"):
+            self.rollout.set_rng_states(state["rollout_rng"])
+
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Where this process runs during phase `name` ("rollout" or "train"): pinning and offloading."""
@@ -109,15 +120,16 @@ def _visible_gpus(plan: Plan, devices: tuple[int, ...]) -> Iterator[None]:
             os.environ["CUDA_VISIBLE_DEVICES"] = before
 
 
-def build_env(config, plan: Plan):
-    """The training env with the plan's worker count, its workers pinned to the env's CPU slots."""
+def build_env(config, plan: Plan) -> ReplayEnv:
+    """The training env with the plan's worker count, its workers pinned to the env's CPU slots, wrapped
+    so that checkpoints can restore the episodes in flight exactly (`placement.replay_env`)."""
     from simulators.registry import make_env
 
     with _visible_gpus(plan, plan.env.devices):
         env = make_env(replace(config.env, num_workers=plan.env.workers))
     if _pins(config, plan) and hasattr(env, "pin_workers"):
         env.pin_workers(cores_of(plan.cluster, plan.env.devices))
-    return env
+    return ReplayEnv(env)
 
 
 def _pins(config, plan: Plan) -> bool:

@@ -169,12 +169,14 @@ def make_plan(config, cluster: Cluster | None = None) -> Plan:
         raise ConfigError(f"placement.pipeline_stages={k} does not divide env.num_envs={n}; use one of {divisors} "
                           f"or set env.num_envs to a multiple of {k}", key="placement.pipeline_stages")
     notes: list[str] = []
-    rollout_workers = len(rollout) if cluster.kind == "gpu" else 1
     in_main = p.backend == "local" and mode != "disaggregated"
-    if in_main and rollout_workers > 1:
-        raise ConfigError(f"the local backend runs a {mode} rollout in the main process, on one GPU, but "
-                          f"placement.rollout={p.rollout!r} names {len(rollout)}; give it one GPU, use "
-                          "disaggregated, or placement.backend=ray", key="placement.rollout")
+    rollout_workers = 1 if in_main or cluster.kind == "cpu" else len(rollout)
+    if in_main and cluster.kind == "gpu" and len(rollout) > 1:
+        if mode == "hybrid":
+            raise ConfigError(f"the local backend runs a hybrid rollout in the main process, on one GPU, but "
+                              f"placement.rollout={p.rollout!r} names {len(rollout)}; give it one GPU, use "
+                              "disaggregated, or placement.backend=ray", key="placement.rollout")
+        notes.append(f"the local collocated policy acts on {cluster.name(rollout[0])}")
     actor_workers = len(actor) if p.engine == "fsdp2" else 1
     if p.engine == "single" and cluster.kind == "gpu" and len(actor) > 1:
         notes.append(f"engine single trains on {cluster.name(actor[0])} only; placement.engine=fsdp2 shards over "

@@ -57,6 +57,18 @@ class RolloutGroup:
             raise RuntimeError(f"rollout workers hold different weight versions {sorted(versions)} after one sync")
         return versions.pop()
 
+    def rng_states(self) -> list[Any]:
+        """Each worker's sampling RNG state (for exact resume)."""
+        return self.call_all("rng_state")
+
+    def set_rng_states(self, states: Sequence[Any]) -> None:
+        if len(states) != len(self.handles):
+            raise ValueError(f"{len(states)} RNG states for {len(self.handles)} rollout workers; resume with the "
+                             "placement the checkpoint was written with")
+        tickets = [(h, h.submit("set_rng_state", s)) for h, s in zip(self.handles, states)]
+        for h, t in tickets:
+            h.result(t)
+
     def close(self) -> None:
         for h in self.handles:
             if hasattr(h, "close"):

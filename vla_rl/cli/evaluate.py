@@ -1,13 +1,18 @@
 """`vla-rl eval CHECKPOINT [key=value ...]`: evaluate a saved policy on its run's environment.
 
-The checkpoint's own config.yaml (written by `vla-rl train`) supplies the environment; overrides
-change it (e.g. `runner.eval_episodes=50 env.num_envs=8`). Results go to `<checkpoint>/eval/`.
+The checkpoint's own config.yaml (written by `vla-rl train` or `vla-rl sft`) supplies the
+environment; overrides change it (e.g. `runner.eval_episodes=50 env.num_envs=8`). The episodes follow
+`--protocol`: "benchmark" (default) is the backend's official protocol (LIBERO: every task's 50
+fixed init states, sharded over the env workers so that each runs every episode once), "config"
+the run's `runner.eval_seed`/`runner.eval_episodes` seeds. Results go to `<checkpoint>/eval/`:
+results.json, manifest.json (versions, renderer, ids, decoding, hashes) and report.md/.html.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any, Sequence
 
 from rich.console import Console
 
@@ -18,48 +23,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="checkpoint folder, checkpoints/ folder, or run folder")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     parser.add_argument("--out", default=None, help="output folder (default: <checkpoint>/eval)")
+    parser.add_argument("--protocol", choices=("benchmark", "config"), default="benchmark",
+                        help="benchmark: the backend's official episodes (LIBERO: 50 init states per task); "
+                        "config: runner.eval_seed + runner.eval_episodes seeds")
     parser.add_argument("--video", action="store_true", help="record the first episode to mp4")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def run(args: argparse.Namespace) -> int:
+def evaluate_checkpoint(checkpoint: str | Path, overrides: Sequence[str] = (), out_dir: str | Path | None = None,
+                        protocol: str = "benchmark", video: bool = False, progress: bool = True,
+                        console: Console | None = None, env: Any = None) -> dict[str, Any]:
+    """Evaluate one checkpoint and write results, manifest and report; returns the results record.
+    `env` (auto-reset off) is reused when given, e.g. to evaluate two checkpoints on one env."""
     from dataclasses import replace
 
     from simulators.registry import make_env
-    from vla_rl.config.loader import load_config
-    from vla_rl.eval.episodes import evaluate_policy, format_rate, write_eval_record
-    from vla_rl.models.registry import load_policy
     from vla_rl.checkpoints import resolve_checkpoint
+    from vla_rl.config.loader import load_config
+    from vla_rl.eval.episodes import evaluate_policy, format_rate
+    from vla_rl.eval.manifest import eval_protocol, protocol_order
+    from vla_rl.eval.report import run_logs, write_evaluation
+    from vla_rl.models.registry import load_policy
 
-    console = Console()
-    checkpoint = resolve_checkpoint(args.checkpoint)
-    config = load_config(str(checkpoint / "config.yaml"), args.overrides)
-    out_dir = Path(args.out) if args.out else checkpoint / "eval"
+    console = console or Console()
+    checkpoint = resolve_checkpoint(checkpoint)
+    config = load_config(str(checkpoint / "config.yaml"), list(overrides))
+    out_dir = Path(out_dir) if out_dir else checkpoint / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
     policy = load_policy(str(checkpoint / "policy"))
     policy.eval()
-    env = make_env(replace(config.env, auto_reset=False))
+    plan = eval_protocol(config, protocol)
+    own_env = env is None
+    env = make_env(replace(config.env, auto_reset=False)) if own_env else env
     writer = None
     try:
         sink = None
-        if args.video:
+        if video:
             from simulators.video import EpisodeVideo
 
             writer = EpisodeVideo(str(out_dir / "episode-0.mp4"), fps=env.spec.control_hz)
             sink = writer.add
-        ids = [config.runner.eval_seed + i for i in range(config.runner.eval_episodes)]
+        ids = protocol_order(plan, env.num_envs)
         result = evaluate_policy(env, policy, ids, mode=config.rollout.eval_mode,
-                                 temperature=config.rollout.eval_temperature, frame_sink=sink,
-                                 progress=not args.no_progress)
+                                 temperature=config.rollout.eval_temperature, frame_sink=sink, progress=progress)
+        spec = env.spec
     finally:
         if writer is not None:
             writer.close()
-        env.close()
-    write_eval_record(out_dir / "results.json", result, iteration=-1, env_steps=0, config=config)
+        if own_env:
+            env.close()
+    rl_rows, sft_rows = run_logs(checkpoint)
+    record = write_evaluation(out_dir, result, config, plan, checkpoint, spec, rl_rows, sft_rows)
     console.print(f"[bold]{config.env.task}[/bold] success {format_rate(result.successes)} "
-                  f"in {result.seconds:.1f} s; results: {out_dir / 'results.json'}")
+                  f"in {result.seconds:.1f} s ({plan.name} protocol); results: {out_dir / 'results.json'}, "
+                  f"report: {out_dir / 'report.md'}")
+    return record
+
+
+def run(args: argparse.Namespace) -> int:
+    evaluate_checkpoint(args.checkpoint, args.overrides, args.out, args.protocol, args.video, not args.no_progress)
     return 0
 
 
-COMMANDS.register("eval")(Command(help="evaluate a checkpoint (success rate with a 95% interval)",
+COMMANDS.register("eval")(Command(help="evaluate a checkpoint (success rate with a 95% interval, manifest, report)",
                                   add_arguments=add_arguments, run=run))

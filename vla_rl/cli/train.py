@@ -48,13 +48,37 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     from vla_rl.runner.loop import Runner
 
+    warm = None
+    if config.warmstart.enabled and not config.runner.resume:  # demos -> SFT; RL then starts from the SFT policy
+        from pathlib import Path
+
+        from vla_rl.sft.warmstart import warm_start
+
+        config, warm = warm_start(config, Path(config.runner.output_dir) / config.runner.name, console,
+                                  progress=not args.no_progress)
     runner = Runner(config, console=console, progress=not args.no_progress)
     try:
         summary = runner.run()
+        spec = runner.env.spec
     finally:
         runner.close()
     print_summary(console, summary)
+    report_run(console, config, summary, spec, warm)
     return 0
+
+
+def report_run(console: Console, config, summary, spec, warm) -> None:
+    """Evaluation records, manifests and the run report (initial vs final, McNemar, learning curve)."""
+    from vla_rl.eval.report import rate_cell, write_run_report
+
+    labels = ("SFT", "SFT + RL") if warm is not None else ("before RL", "after RL")
+    path, comparison = write_run_report(summary.run_dir, config, summary.initial_eval, summary.final_eval,
+                                        summary.checkpoint, spec, labels)
+    if comparison is not None:
+        console.print(f"[bold]{labels[0]}[/bold] {rate_cell(comparison.successes_a, comparison.n)}  ->  "
+                      f"[bold]{labels[1]}[/bold] {rate_cell(comparison.successes_b, comparison.n)}")
+        console.print(f"  {comparison.verdict()}")
+    console.print(f"report: {path} (and report.html)")
 
 
 COMMANDS.register("train")(Command(help="train a policy with RL (default: the quickstart recipe)",

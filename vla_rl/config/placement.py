@@ -56,6 +56,8 @@ class PlacementConfig:
     """Kind of device to plan over and to put tensors on: "auto" takes CUDA GPUs when present, else CPU slots."""
     num_devices: int | None = None
     """Devices in the cluster (GPUs or CPU slots); null = all detected. May not exceed what the backend has."""
+    cpu_slots_per_core: int = 1
+    """CPU slots per core on a machine without GPUs (2+ oversubscribes, e.g. to rehearse disaggregated on 2 cores)."""
 
     # --- components
     mode: Literal["auto", "collocated", "hybrid", "disaggregated"] = "auto"
@@ -88,6 +90,7 @@ class PlacementConfig:
             parse_device_set(getattr(self, name), f"placement.{name}")
         check(self.num_devices is None or self.num_devices >= 1,
               f"placement.num_devices={self.num_devices} must be null (detect) or >= 1")
+        check(self.cpu_slots_per_core >= 1, f"placement.cpu_slots_per_core={self.cpu_slots_per_core} must be >= 1")
         check(self.env_workers_per_device >= 1,
               f"placement.env_workers_per_device={self.env_workers_per_device} must be >= 1")
         check(self.pipeline_stages >= 1,

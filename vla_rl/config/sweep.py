@@ -25,6 +25,7 @@ the file and the fix. `load_sweep(path)` reads and validates one; expanding the 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ from vla_rl.config.core import ConfigError, check, from_dict
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 """What a cell label (and so a run-folder name part) may contain."""
 
-OWNED_KEYS = ("runner.name", "runner.output_dir", "runner.resume", "runner.max_env_steps",
+OWNED_KEYS = ("runner.name", "runner.output_dir", "runner.resume", "runner.iterations", "runner.max_env_steps",
               "runner.max_train_seconds")
 """Config keys the sweep sets itself; overrides and axes must not."""
 
@@ -162,8 +163,12 @@ class ExecutorConfig:
         check(self.gpus_per_run >= 0, f"executor.gpus_per_run={self.gpus_per_run} must be >= 0")
         check(self.max_concurrent is None or self.max_concurrent >= 1,
               f"executor.max_concurrent={self.max_concurrent} must be null or >= 1")
-        check(self.name == "ray" or (self.ray_address is None and self.gpus_per_run == 0 and self.max_concurrent is None),
-              "executor.ray_address, gpus_per_run and max_concurrent apply to executor.name=ray only; remove them or set name: ray")
+        if self.name != "ray":
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            set_here = [n for n in ("ray_address", "cpus_per_run", "gpus_per_run", "max_concurrent")
+                        if getattr(self, n) != defaults[n]]
+            check(not set_here, f"executor.{', executor.'.join(set_here)} apply to executor.name=ray only; "
+                  "remove them or set name: ray")
 
 
 @dataclass
@@ -188,8 +193,8 @@ class SweepConfig:
     """Config keys set to the seed (runner.seed seeds weights and sampling; add env.seed for other training episodes)."""
     success_threshold: float = 0.5
     """Evaluation success rate whose first crossing gives the env steps / seconds to threshold."""
-    plot_by: str | None = "task"
-    """Grid axis with one figure per value (null or an absent axis: one figure); other axes give the lines."""
+    plot_by: str | None = None
+    """Grid axis with one figure per value; other axes give the lines. null: the axis named `task` if any, else one figure."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     """Local (sequential) or Ray (concurrent) execution."""
 
@@ -204,8 +209,17 @@ class SweepConfig:
         names = [axis.name for axis in self.grid]
         check(len(set(names)) == len(names), f"grid repeats an axis name: {names}")
         check("seed" not in names, "`seed` is not a grid axis; list seeds under `seeds:`")
+        check(self.plot_by is None or self.plot_by in names, f"plot_by={self.plot_by!r} is not a grid axis ({names}); "
+              "name one of them, or null for the `task` axis (or a single figure)")
         self.overrides = flatten_keys(self.overrides)
         self._refuse_owned_keys()
+
+    @property
+    def figure_axis(self) -> str | None:
+        """The axis with one figure per value: plot_by, else an axis named `task`, else none (one figure)."""
+        if self.plot_by is not None:
+            return self.plot_by
+        return "task" if any(axis.name == "task" for axis in self.grid) else None
 
     def _refuse_owned_keys(self) -> None:
         sources = [("overrides", self.overrides)]
@@ -213,8 +227,8 @@ class SweepConfig:
             sources += [(f"grid axis {axis.name!r} ({label})", bundle) for label, bundle in axis.overrides()]
         for where, bundle in sources:
             for key in bundle:
-                check(key not in OWNED_KEYS, f"{where} sets {key}, which the sweep sets itself; "
-                      "budgets go under budget:, run names and folders follow from the grid and output_dir")
+                check(key not in OWNED_KEYS, f"{where} sets {key}, which the sweep sets itself; budgets (iterations, env "
+                      "steps, seconds) go under budget:, run names and folders follow from the grid and output_dir")
                 check(key not in self.seed_keys, f"{where} sets {key}, a seed key; list seeds under seeds:")
         key_axes: dict[str, list[str]] = {}
         for axis in self.grid:

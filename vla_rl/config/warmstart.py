@@ -27,6 +27,9 @@ class WarmstartConfig:
     demo_seed: int = 500_000
     """First reset id of the demonstrations (apart from training ids, which start at env.seed, and
     evaluation ids, which start at runner.eval_seed)."""
+    demo_noise: float = 0.0
+    """Std of Gaussian noise on the demonstrator's executed xyz action (its clean action is recorded), so
+    the demos show recoveries from states off the ideal path (DART); 0: no noise."""
     demos_dir: Optional[str] = None
     """An existing demo folder (`vla-rl demos` output) to train on instead of generating new demos."""
 
@@ -53,6 +56,7 @@ class WarmstartConfig:
     def __post_init__(self) -> None:
         check(self.demos >= 1, f"warmstart.demos={self.demos} must be >= 1")
         check(self.demo_seed >= 0, f"warmstart.demo_seed={self.demo_seed} must be >= 0 (it is a reset id)")
+        check(self.demo_noise >= 0, f"warmstart.demo_noise={self.demo_noise} must be >= 0")
         check(self.sft_steps >= 0, f"warmstart.sft_steps={self.sft_steps} must be >= 0")
         check(self.batch_size >= 1, f"warmstart.batch_size={self.batch_size} must be >= 1")
         check(self.lr > 0, f"warmstart.lr={self.lr} must be > 0")

@@ -57,6 +57,8 @@ INDEX_SCHEMA: dict[str, Any] = {
         "reward_mode": {"type": "string"},
         "source": {"type": "string", "description": "who acted: scripted controller name, or 'policy:<path>'"},
         "env_extras": {"type": "object"},
+        "action_noise": {"type": "number", "description": "std of the noise on executed xyz actions (DART)"},
+        "first_reset_id": {"type": "integer"},
         "episodes": {
             "type": "array",
             "items": {

@@ -3,7 +3,10 @@
 All N environments run at once, each with its own controller; an environment whose episode ended
 is reset at once with the next reset id, so no env waits for the slowest one. Episodes are recorded
 exactly as a policy would live them (the observation before each action, the action, the reward),
-and only successful ones are written. Reset ids are consecutive from `first_reset_id` and are kept
+and only successful ones are written. With `action_noise` > 0 the executed xyz action is the
+controller's plus Gaussian noise while the recorded action stays the controller's (DART-style):
+the closed-loop controller corrects the drift, so the demos show how to recover from states off the
+ideal path. Reset ids are consecutive from `first_reset_id` and are kept
 apart from training and evaluation ids by the caller (`warmstart.demo_seed`).
 """
 
@@ -81,7 +84,8 @@ class _Recorder:
 
 
 def generate_demos(env: Any, num_demos: int, first_reset_id: int, writer: DemoWriter | None = None,
-                   max_attempts: int | None = None, progress: bool = True) -> tuple[list[Episode], GenerationStats]:
+                   max_attempts: int | None = None, progress: bool = True,
+                   action_noise: float = 0.0) -> tuple[list[Episode], GenerationStats]:
     """Run scripted episodes in `env` until `num_demos` succeeded (or `max_attempts` episodes ended).
 
     Successful episodes go to `writer` when given (and are not kept in memory), otherwise they are
@@ -104,6 +108,7 @@ def generate_demos(env: Any, num_demos: int, first_reset_id: int, writer: DemoWr
     for c in controllers:
         c.reset()
     active = np.ones(n, dtype=bool)
+    rng = np.random.default_rng(first_reset_id)
     bar = tqdm(total=num_demos, desc=f"demos {spec.task}", unit="demo", leave=False, disable=not progress)
     try:
         while active.any():
@@ -112,7 +117,10 @@ def generate_demos(env: Any, num_demos: int, first_reset_id: int, writer: DemoWr
             for i in np.flatnonzero(active):
                 actions[i] = controllers[i].act(states[i])
                 recorders[i].before(obs, i, actions[i])
-            result = env.step(actions)
+            executed = actions.copy()
+            if action_noise > 0:
+                executed[:, :3] = np.clip(executed[:, :3] + rng.normal(0.0, action_noise, (n, 3)), -1.0, 1.0)
+            result = env.step(executed)
             stats.env_steps += int(active.sum())
             done = np.asarray(result.info["episode_done"], dtype=bool) & active
             for i in np.flatnonzero(active):

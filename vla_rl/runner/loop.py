@@ -100,6 +100,7 @@ class Runner:
         self.iteration = state.iteration
         self.env_steps = state.extra.get("env_steps", 0)
         self.policy_actions = state.extra.get("policy_actions", 0)
+        self.workers.load_state_dict(state.extra.get("workers", {}))
         if "env_state" in state.extra:  # episodes in flight when the checkpoint was written continue
             self.env.set_state(state.extra["env_state"])
             self.resumed_obs = state.extra["obs"]
@@ -109,7 +110,7 @@ class Runner:
         """Write a checkpoint; `obs` (the observation a PPO window continues from) adds the simulator
         state of the episodes in flight, so that a resume continues them exactly."""
         extra = {"generator": self.generator.get_state(), "env_steps": self.env_steps,
-                 "policy_actions": self.policy_actions}
+                 "policy_actions": self.policy_actions, "workers": self.workers.state_dict()}
         if obs is not None and hasattr(self.env, "get_state"):
             extra.update(env_state=self.env.get_state(), obs=obs)
         state = TrainerState(

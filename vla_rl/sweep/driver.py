@@ -98,6 +98,7 @@ def run_sweep(sweep: SweepConfig, output_dir: Path, sweep_file: Path | None = No
     def on_start(request: LaunchRequest) -> None:
         plan = by_dir[request.run_dir]
         bar.start_run(plan.spec.name, plan.run_dir, "resuming" if request.resumed_from else "")
+        console.print(f"run {plan.spec.name}: started ({plan.detail})")
 
     def on_done(request: LaunchRequest, attempt: Attempt) -> None:
         plan = by_dir[request.run_dir]
@@ -107,6 +108,8 @@ def run_sweep(sweep: SweepConfig, output_dir: Path, sweep_file: Path | None = No
         if ok and request.resumed_from:
             outcome.resumed.append(plan.spec.name)
         bar.finish_run(plan.spec.name, f"{'ok' if ok else 'FAILED'} {attempt.seconds:.0f}s")
+        peak = "" if attempt.peak_memory_bytes is None else f", peak memory {attempt.peak_memory_bytes / 2**30:.2f} GiB"
+        console.print(f"run {plan.spec.name}: {'finished' if ok else 'FAILED'} in {attempt.seconds:.0f} s{peak}")
         if not ok:
             console.print(f"[red]run {plan.spec.name} failed[/red] (exit {attempt.returncode}); "
                           f"end of {request.log_path}:\n{last_log_lines(Path(request.log_path))}")

@@ -24,7 +24,7 @@ from vla_rl.config.core import ConfigError, to_dict
 from vla_rl.config.loader import load_config, resolve_recipe
 from vla_rl.config.schema import Config
 from vla_rl.config.sweep import SweepConfig
-from vla_rl.sweep.grid import RunSpec, expand_grid
+from vla_rl.sweep.grid import RunSpec, expand_grid, override_arg
 from vla_rl.sweep.results import FINAL_EVAL
 
 Status = Literal["done", "resume", "fresh", "changed"]
@@ -71,7 +71,7 @@ def recipe_path(sweep: SweepConfig, sweep_file: Path | None) -> Path:
 
 def resolve_run(spec: RunSpec, recipe: Path, runs_root: Path, source: str = "sweep") -> Config:
     """The config of one run: the recipe, the run's overrides, its folder; errors name the run."""
-    location = [f"runner.output_dir={json.dumps(str(runs_root))}", f"runner.name={json.dumps(spec.name)}"]
+    location = [override_arg("runner.output_dir", str(runs_root)), override_arg("runner.name", spec.name)]
     try:
         return load_config(str(recipe), [*spec.override_args(), *location])
     except ConfigError as exc:

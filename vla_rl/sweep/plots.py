@@ -1,8 +1,8 @@
-"""Learning curves of a sweep: success rate against env steps and against training seconds.
+"""Learning curves of a sweep: success rate (and mean return) against env steps and training seconds.
 
-One figure per value of the sweep's `plot_by` axis (a task), two panels (env steps, training
-seconds), one line per combination of the other axes (algorithm x family): the mean over seeds of
-the evaluation success rate, with a shaded 95% t-interval over seeds. Seeds evaluate at slightly
+One figure per value of the sweep's `plot_by` axis (a task); columns: env steps, training seconds;
+rows: evaluation success rate, evaluation mean return; one line per combination of the other axes
+(algorithm x family): the mean over seeds, with a shaded 95% t-interval over seeds. Seeds evaluate at slightly
 different costs, so each seed's curve is linearly interpolated onto the union of their evaluation
 points inside the range every seed covers.
 """
@@ -21,7 +21,7 @@ X_AXES = (("env_steps", "env steps"), ("train_seconds", "training seconds (setup
 
 
 def mean_curve(curves: Sequence[tuple[Sequence[float], Sequence[float]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x, mean, low, high) over seeds from each seed's (x, success) points (pure).
+    """(x, mean, low, high) over seeds from each seed's (x, y) points (pure; y: a rate in [0, 1] or a return).
 
     The x grid is the union of the seeds' points within [largest first x, smallest last x]; a band
     needs two seeds (with one, low and high equal the mean).
@@ -34,41 +34,57 @@ def mean_curve(curves: Sequence[tuple[Sequence[float], Sequence[float]]]) -> tup
     grid = np.unique(np.concatenate([x[(x >= start) & (x <= stop)] for x, _ in curves] + [np.array([start, stop])]))
     grid = grid[(grid >= start) & (grid <= stop)]
     values = np.stack([np.interp(grid, x, y) for x, y in curves])  # (seeds, points)
-    stats = [mean_t_interval(list(values[:, i])) for i in range(len(grid))]
+    stats = [mean_t_interval(list(values[:, i]), low=None, high=None) for i in range(len(grid))]
     mean = np.array([m for m, _, _ in stats])
     low = np.array([m if lo is None else lo for m, lo, _ in stats])
     high = np.array([m if hi is None else hi for m, _, hi in stats])
     return grid, mean, low, high
 
 
+Y_AXES = (("success_rate", "evaluation success rate"), ("episode_return", "evaluation mean return"))
+
+
+def _series(run: RunResult, x_field: str, y_field: str) -> tuple[list[float], list[float]]:
+    points = [p for p in run.curve if getattr(p, y_field) is not None]
+    return [getattr(p, x_field) for p in points], [getattr(p, y_field) for p in points]
+
+
 def plot_group(title: str, lines: dict[str, list[RunResult]], threshold: float, path: Path) -> Path:
-    """One figure: a line per entry of `lines` (label -> that cell's runs), both x axes."""
+    """One figure: a line per entry of `lines` (label -> that cell's runs); columns: env steps and
+    training seconds; rows: success rate and mean return of the evaluations."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, (field, xlabel) in zip(axes, X_AXES):
-        for i, (label, runs) in enumerate(lines.items()):
-            color = f"C{i % 10}"
-            x, mean, low, high = mean_curve([([getattr(p, field) for p in r.curve], [p.success_rate for p in r.curve])
-                                             for r in runs])
-            if len(x) == 0:
-                continue
-            ax.plot(x, mean, color=color, marker="o", markersize=3, label=f"{label} (n={len(runs)})")
-            if len(runs) > 1:
-                ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
-        ax.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
-        ax.set_xlabel(xlabel)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("evaluation success rate")
-    axes[0].set_ylim(-0.03, 1.03)
-    axes[0].legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"{title} (mean over seeds, shaded: 95% t-interval; dashed: threshold {threshold:g})", fontsize=10)
+    fig, grid = plt.subplots(2, 2, figsize=(11, 7.5), sharex="col", sharey="row")
+    for row, (y_field, ylabel) in enumerate(Y_AXES):
+        for col, (x_field, xlabel) in enumerate(X_AXES):
+            ax = grid[row, col]
+            for i, (label, runs) in enumerate(lines.items()):
+                color = f"C{i % 10}"
+                x, mean, low, high = mean_curve([_series(r, x_field, y_field) for r in runs])
+                if len(x) == 0:
+                    continue
+                ax.plot(x, mean, color=color, marker="o", markersize=3, label=f"{label} (n={len(runs)})")
+                if y_field == "success_rate":
+                    low, high = np.clip(low, 0, 1), np.clip(high, 0, 1)
+                if len(runs) > 1:
+                    ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+            if y_field == "success_rate":
+                ax.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
+                ax.set_ylim(-0.03, 1.03)
+            if row == len(Y_AXES) - 1:
+                ax.set_xlabel(xlabel)
+            if col == 0:
+                ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+    grid[0, 0].legend(fontsize=8, loc="upper left")
+    fig.suptitle(f"{title}\nmean over seeds; shaded: 95% t-interval over seeds; dashed: success threshold {threshold:g}",
+                 fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 

@@ -98,7 +98,8 @@ def build_report(sweep: SweepConfig, plans: Sequence[RunPlan], output_dir: Path,
         path.write_text(text)
         report.files[key] = path
     if plots:
-        report.plots = plot_sweep(sweep.name, results, axes, sweep.plot_by, sweep.success_threshold, output_dir / PLOTS)
+        report.plots = plot_sweep(sweep.name, results, axes, sweep.figure_axis, sweep.success_threshold,
+                                   output_dir / PLOTS)
     return report
 
 

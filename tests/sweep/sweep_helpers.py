@@ -1,0 +1,35 @@
+"""Tiny sweep files for the sweep tests: real ManiSkill, a tiny CNN policy, a handful of steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+TINY_BASE = {
+    "env": {"task": "PushCube-v1", "image_size": 64, "num_envs": 2, "max_episode_steps": 5},
+    "model.family": "cnn",
+    "rollout.steps_per_iteration": 5,
+    "algorithm": {"update_epochs": 1, "num_minibatches": 1},
+    "runner": {"eval_every": 1, "eval_episodes": 2, "save_every": 1, "video": False},
+}
+"""Overrides that make a run take seconds after setup: 2 envs, 5-step episodes, 2 eval episodes."""
+
+ALGORITHMS = {
+    "name": "algorithm",
+    "bundles": {
+        "ppo": {"algorithm.name": "ppo", "algorithm.advantage": "gae", "env.auto_reset": True},
+        "grpo": {"algorithm": {"name": "grpo", "advantage": "grpo", "group_size": 2}, "env.auto_reset": False,
+                 "model.value_head": False},
+    },
+}
+"""The PPO-vs-GRPO axis (GRPO needs several keys changed together)."""
+
+
+def write_sweep(path: Path, **fields) -> Path:
+    """A sweep file with the tiny base and the PPO/GRPO axis; `fields` replace top-level keys."""
+    data = {"name": "tiny", "recipe": "quickstart", "overrides": TINY_BASE, "grid": [ALGORITHMS], "seeds": [0],
+            "budget": {"env_steps": 20}, "success_threshold": 0.5, "output_dir": str(path.parent / "out")}
+    data.update(fields)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
