@@ -3,104 +3,30 @@
 - env: `SubprocVectorEnv` worker processes (count from the plan), pinned to the env's CPU slots.
 - rollout: collocated and hybrid act with the actor's own policy in this process (pinned to the
   rollout's slots during the rollout phase); disaggregated acts in a rollout worker process of its
-  own (`placement.rollout_host`), which receives weights through `placement.weight_sync`.
+  own (`placement.process_host`, `placement.rollout_group`), synced by `placement.weight_sync`.
 - actor: this process trains the policy with the configured engine (pinned to the actor's slots
   during training); on GPUs the optimizer state is offloaded to host memory during the rollout when
   the plan says so.
 
-The runner only calls `sync_weights()`, `phase(name)`, `close()` and reads `env`, `policy`,
-`rollout`, `engine` and `stages`.
+The runner sees only `placement.workers.Workers`.
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Iterator
 
 import torch
 
-from placement.cluster import cores_of, detect_cluster, pinned, tensor_device
-from placement.plan import Plan, make_plan
+from placement.cluster import cores_of, detect_cluster, tensor_device
+from placement.plan import Plan
 from placement.registry import CLUSTERS, PLACEMENTS
 from placement.replay_env import ReplayEnv
+from placement.workers import Workers
 
 CLUSTERS.register("local")(detect_cluster)
-
-
-@dataclass
-class LocalWorkers:
-    env: Any
-    """The vectorised training environment (`simulators.base.VectorEnv`)."""
-    policy: torch.nn.Module
-    """The actor's policy: trained by `engine`, saved in checkpoints, used for evaluation."""
-    engine: Any
-    """The training engine stepping `policy`'s parameters."""
-    device: torch.device
-    """Where `policy`'s tensors live."""
-    plan: Plan
-    """The plan these workers carry out."""
-    rollout: Any = None
-    """What acts during rollouts (`act(obs, mode, temperature)`); `policy` itself unless disaggregated."""
-    weight_sync: Any = None
-    """Sends the actor's weights to a separate rollout (`placement.weight_sync.WeightSender`), or None."""
-    rollout_cores: list[int] | None = None
-    """CPU cores this process runs on while it rolls out (None: no pinning)."""
-    actor_cores: list[int] | None = None
-    """CPU cores this process runs on while it trains (None: no pinning)."""
-    torch_threads: int = 0
-    """torch threads when pinned (0: one per pinned core)."""
-    weights_version: int = 0
-    """Version of the weights the rollout side acts with (bumped by every sync)."""
-    closers: list[Any] = field(default_factory=list)
-    """Extra things to close (rollout processes)."""
-
-    def __post_init__(self) -> None:
-        if self.rollout is None:
-            self.rollout = self.policy
-
-    @property
-    def stages(self) -> list[list[int]] | None:
-        """Env indices of each pipeline stage, or None for a sequential rollout."""
-        return self.plan.stage_env_ids() if self.plan.pipelined else None
-
-    def sync_weights(self) -> int:
-        """Make the rollout act with the actor's current weights; returns the new version."""
-        if self.weight_sync is None:
-            self.weights_version += 1
-        else:
-            self.weights_version = self.weight_sync.push(self.rollout)
-        return self.weights_version
-
-    def state_dict(self) -> dict[str, Any]:
-        """Worker-side state a checkpoint needs for exact resume: the separate rollout's sampling RNG."""
-        if self.rollout is self.policy or not hasattr(self.rollout, "rng_states"):
-            return {}
-        return {"rollout_rng": self.rollout.rng_states()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if "rollout_rng" in state and hasattr(self.rollout, "set_rng_states"):
-            self.rollout.set_rng_states(state["rollout_rng"])
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Where this process runs during phase `name` ("rollout" or "train"): pinning and offloading."""
-        with ExitStack() as stack:
-            if name == "rollout":
-                if self.plan.offload:
-                    self.engine.offload()
-                stack.enter_context(pinned(self.rollout_cores, self.torch_threads))
-            elif name == "train":
-                if self.plan.offload:
-                    self.engine.onload()
-                stack.enter_context(pinned(self.actor_cores, self.torch_threads))
-            yield
-
-    def close(self) -> None:
-        for closer in self.closers:
-            closer.close()
-        self.env.close()
 
 
 @contextmanager
@@ -148,9 +74,8 @@ def build_actor(config, spec, device: torch.device):
     return policy, build_engine(config, policy)
 
 
-def _build_local(config, plan: Plan | None = None) -> LocalWorkers:
+def _build_local(config, plan: Plan) -> Workers:
     """Collocated and hybrid: the rollout is the actor's policy in this process."""
-    plan = plan or make_plan(config)
     if config.placement.torch_threads:
         torch.set_num_threads(config.placement.torch_threads)
     device = tensor_device(plan.cluster, plan.rollout.devices, config.placement)
@@ -161,10 +86,10 @@ def _build_local(config, plan: Plan | None = None) -> LocalWorkers:
         env.close()
         raise
     pins = _pins(config, plan)
-    return LocalWorkers(env=env, policy=policy, engine=engine, device=device, plan=plan,
-                        rollout_cores=cores_of(plan.cluster, plan.rollout.devices) if pins else None,
-                        actor_cores=cores_of(plan.cluster, plan.actor.devices) if pins else None,
-                        torch_threads=config.placement.torch_threads)
+    return Workers(env=env, policy=policy, engine=engine, device=device, plan=plan,
+                   rollout_cores=cores_of(plan.cluster, plan.rollout.devices) if pins else None,
+                   actor_cores=cores_of(plan.cluster, plan.actor.devices) if pins else None,
+                   torch_threads=config.placement.torch_threads)
 
 
 PLACEMENTS.register("local/collocated")(_build_local)
@@ -172,20 +97,19 @@ PLACEMENTS.register("local/hybrid")(_build_local)
 
 
 @PLACEMENTS.register("local/disaggregated")
-def _build_disaggregated(config, plan: Plan | None = None) -> LocalWorkers:
+def _build_disaggregated(config, plan: Plan) -> Workers:
     """Env workers, a rollout worker process and the actor (this process) on disjoint devices."""
     from placement.rollout_group import start_local_rollout
     from placement.weight_sync import WeightSender
 
-    plan = plan or make_plan(config)
     if config.placement.torch_threads:
         torch.set_num_threads(config.placement.torch_threads)
     device = tensor_device(plan.cluster, plan.actor.devices, config.placement)
+    pins = _pins(config, plan)
     env = build_env(config, plan)
     closers: list[Any] = []
     try:
         policy, engine = build_actor(config, env.spec, device)
-        pins = _pins(config, plan)
         rollout = start_local_rollout(config, plan, env.spec, cores_of(plan.cluster, plan.rollout.devices) if pins else None)
         closers.append(rollout)
     except BaseException:
@@ -195,9 +119,9 @@ def _build_disaggregated(config, plan: Plan | None = None) -> LocalWorkers:
         raise
     actor_cores = cores_of(plan.cluster, plan.actor.devices) if pins else None
     # This process only drives the rollout (the rollout worker infers), so it stays on the actor's slots.
-    return LocalWorkers(env=env, policy=policy, engine=engine, device=device, plan=plan, rollout=rollout,
-                        weight_sync=WeightSender(policy), rollout_cores=actor_cores, actor_cores=actor_cores,
-                        torch_threads=config.placement.torch_threads, closers=closers)
+    return Workers(env=env, policy=policy, engine=engine, device=device, plan=plan, rollout=rollout,
+                   weight_sync=WeightSender(policy), rollout_cores=actor_cores, actor_cores=actor_cores,
+                   torch_threads=config.placement.torch_threads, closers=closers)
 
 
-__all__ = ["LocalWorkers", "build_actor", "build_env"]
+__all__ = ["build_actor", "build_env"]

@@ -38,6 +38,8 @@ class ReplayEnv:
         self.env.auto_reset = value
 
     def __getattr__(self, name: str) -> Any:
+        if name == "env":  # not set yet (copy/unpickle): no recursion
+            raise AttributeError(name)
         return getattr(self.env, name)
 
     # --- recording

@@ -26,6 +26,8 @@ class RolloutWorker:
         if torch_threads:
             torch.set_num_threads(torch_threads)
         torch.manual_seed(seed)
+        if device == "auto":  # the first GPU this process was given, if torch can use it here
+            device = "cuda:0" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.policy = build_policy(model, action_dim=action_dim, cameras=cameras, proprio_dim=proprio_dim,
                                    seed=seed, gripper_convention=gripper_convention).to(self.device).eval()

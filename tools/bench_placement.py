@@ -11,10 +11,12 @@ collectors (`vla_rl.runner.collect`):
     hybrid k=K pinned   the same, env workers pinned to half the cores and the policy to the other
                         half (the hybrid placement's CPU pinning); skipped with --no-pin
 
-Per-stage times are measured first on their own: t_sim (one chunk step of all N envs) and t_inf
+The table also splits each window step into time spent inferring and time blocked on the simulators
+(pipelining hides simulation behind inference: the blocked time drops; on shared cores inference
+slows down instead). Per-stage times are measured first on their own: t_sim (one chunk step of all N envs) and t_inf
 (one `act` on N observations). The ideal pipelined speedup is (t_sim + t_inf) / max(t_sim, t_inf).
-Prints a table and writes JSON (--out). On a shared 2-core machine numbers move by tens of percent
-between runs: repeat (--repeats) and read the spread.
+Modes are measured round robin (--repeats rounds), so load that drifts on a shared machine hits
+each alike; the table shows the median and every run. Prints a table and writes JSON (--out).
 
     .venv/bin/python tools/bench_placement.py --num-envs 4 --stages 2 --steps 8 --out bench_placement.json
 """
@@ -79,6 +81,28 @@ def measure_stages(env, policy, obs, repeats: int, env_cores, rollout_cores) -> 
             "t_inf_pinned_all_s": t_inf_pinned}
 
 
+class Clocked:
+    """Forwards to `target`, adding the wall time spent in the named methods to `seconds` (where time goes:
+    inferring, or blocked on the simulators)."""
+
+    def __init__(self, target: Any, methods: tuple[str, ...]) -> None:
+        self.target, self.methods, self.seconds = target, methods, 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.target, name)
+        if name not in self.methods:
+            return value
+
+        def timed_call(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+        return timed_call
+
+
 def run_mode(env, policy, steps: int, stages: int, pin: bool, env_cores, rollout_cores) -> dict[str, float]:
     from placement.cluster import pinned
     from vla_rl.runner.buffer import RolloutBuffer
@@ -90,16 +114,18 @@ def run_mode(env, policy, steps: int, stages: int, pin: bool, env_cores, rollout
     if not pin:
         env.pin_workers(sorted(os.sched_getaffinity(0)))
     obs = env.reset()
+    sims, infers = Clocked(env, ("chunk_step", "chunk_step_wait")), Clocked(policy, ("act",))
     with pinned(rollout_cores if pin else None, torch.get_num_threads()):
         start = time.perf_counter()
         if stages == 1:
-            collect_window(env, policy, buffer, obs, 1.0, progress=False)
+            collect_window(sims, infers, buffer, obs, 1.0, progress=False)
         else:
             m = n // stages
             plan = [list(range(s * m, (s + 1) * m)) for s in range(stages)]
-            collect_window_pipelined(env, policy, buffer, obs, 1.0, plan, progress=False)
+            collect_window_pipelined(sims, infers, buffer, obs, 1.0, plan, progress=False)
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "env_steps": steps * n, "env_steps_per_s": steps * n / seconds}
+    return {"seconds": seconds, "env_steps": steps * n, "env_steps_per_s": steps * n / seconds,
+            "infer_s_per_step": infers.seconds / steps, "sim_wait_s_per_step": sims.seconds / steps}
 
 
 def main() -> None:
@@ -131,14 +157,18 @@ def main() -> None:
         modes = [("sequential", 1, False)] + [(f"pipelined k={k}", k, False) for k in args.stages]
         if pin:
             modes += [(f"hybrid k={k} pinned", k, True) for k in args.stages]
+        for _, k, pin_mode in modes:  # warm-up of every mode
+            run_mode(env, policy, 2, k, pin_mode, env_cores, rollout_cores)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in modes}
+        for _ in range(args.repeats):  # round robin, so drifting load on a shared machine hits every mode alike
+            for name, k, pin_mode in modes:
+                runs[name].append(run_mode(env, policy, args.steps, k, pin_mode, env_cores, rollout_cores))
         results: dict[str, Any] = {}
         for name, k, pin_mode in modes:
-            run_mode(env, policy, 2, k, pin_mode, env_cores, rollout_cores)  # warm-up
-            runs = [run_mode(env, policy, args.steps, k, pin_mode, env_cores, rollout_cores)
-                    for _ in range(args.repeats)]
-            rates = [r["env_steps_per_s"] for r in runs]
-            results[name] = {"stages": k, "pinned": pin_mode, "env_steps_per_s": statistics.median(rates),
-                             "env_steps_per_s_all": rates}
+            median = {key: statistics.median(r[key] for r in runs[name])
+                      for key in ("env_steps_per_s", "infer_s_per_step", "sim_wait_s_per_step")}
+            results[name] = {"stages": k, "pinned": pin_mode, **median,
+                             "env_steps_per_s_all": [r["env_steps_per_s"] for r in runs[name]]}
     finally:
         env.close()
     base = results["sequential"]["env_steps_per_s"]
@@ -150,11 +180,12 @@ def main() -> None:
     print(f"pinned to disjoint cores ({env_cores} env, {rollout_cores} rollout): t_sim "
           f"{stage_times['t_sim_pinned_s'] * 1e3:.0f} ms, t_inf {stage_times['t_inf_pinned_s'] * 1e3:.0f} ms; bound for "
           f"the pinned hybrid (t_sim + t_inf) / max(t_sim', t_inf') = {hybrid_bound:.2f}x")
-    print(f"{'mode':<20} {'env steps/s':>12} {'speedup':>8}  runs")
+    print(f"{'mode':<20} {'env steps/s':>12} {'speedup':>8} {'infer ms/step':>14} {'sim wait ms/step':>17}  runs")
     for name, r in results.items():
         r["speedup"] = r["env_steps_per_s"] / base
-        runs = ", ".join(f"{x:.2f}" for x in r["env_steps_per_s_all"])
-        print(f"{name:<20} {r['env_steps_per_s']:>12.2f} {r['speedup']:>7.2f}x  [{runs}]")
+        all_runs = ", ".join(f"{x:.2f}" for x in r["env_steps_per_s_all"])
+        print(f"{name:<20} {r['env_steps_per_s']:>12.2f} {r['speedup']:>7.2f}x {r['infer_s_per_step'] * 1e3:>14.0f} "
+              f"{r['sim_wait_s_per_step'] * 1e3:>17.0f}  [{all_runs}]")
     record = {"machine": {"platform": platform.platform(), "cores": len(cores), "load_avg": os.getloadavg()},
               "args": vars(args), "t_sim_s": t_sim, "t_inf_s": t_inf, "ideal_speedup": ideal, "pinned_hybrid_bound": hybrid_bound,
               "stage_times": stage_times, "modes": results}

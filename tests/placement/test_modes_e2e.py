@@ -22,6 +22,7 @@ TINY = ["runner.iterations=2", "rollout.steps_per_iteration=3", "env.num_envs=4"
 MODES = {
     "collocated": [],
     "hybrid": ["placement.env=0", "placement.rollout=1", "placement.pipeline_stages=2"],
+    "pinned-hybrid": ["placement.env=0", "placement.rollout=1", "placement.pipeline_stages=2", "placement.pin_cpus=true"],
     "disaggregated": ["placement.cpu_slots_per_core=2", "placement.env=0-1", "placement.rollout=2",
                       "placement.actor=3", "placement.pipeline_stages=2"],
     "grpo-hybrid": ["placement.env=0", "placement.rollout=1", "placement.pipeline_stages=2", "algorithm.name=grpo",
@@ -36,7 +37,7 @@ def test_mode_trains_two_iterations(mode, tmp_path):
     config = load_config(None, [*TINY, *MODES[mode], f"runner.output_dir={tmp_path}", f"runner.name={mode}"])
     runner = Runner(config, progress=False)
     try:
-        assert runner.workers.plan.mode == mode.removeprefix("grpo-")
+        assert runner.workers.plan.mode == mode.split("-")[-1]
         summary = runner.run()
         workers = runner.workers
         if mode == "disaggregated":  # the rollout process acts with the weights the actor trained

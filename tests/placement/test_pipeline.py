@@ -1,8 +1,8 @@
 """The asynchronous chunk API of the vectorised env and the pipelined collectors, on real ManiSkill3.
 
-One module env: PickCube RGB, 4 envs in 2 worker processes (one per pipeline stage), 3-step episodes so
+One module env: PickCube RGB, 2 envs in 2 worker processes (one per pipeline stage), 3-step episodes so
 windows cross auto-resets. A real tiny OpenVLA policy acts at a temperature so low that sampling is
-argmax: then a pipelined rollout (2 stages of 2 envs) must fill the buffer exactly like the
+argmax: then a pipelined rollout (2 stages of 1 env) must fill the buffer exactly like the
 sequential one (same actions, rewards, flags, bootstrap values) - the update code sees no difference.
 """
 
@@ -21,13 +21,13 @@ from vla_rl.runner.buffer import RolloutBuffer
 from vla_rl.runner.collect import (check_stages, collect_episodes, collect_episodes_pipelined, collect_window,
                                    collect_window_pipelined)
 
-STAGES = [[0, 1], [2, 3]]
+STAGES = [[0], [1]]
 COLD = 1e-4  # sampling temperature that makes every draw the argmax
 
 
 @pytest.fixture(scope="module")
 def env():
-    e = make_env(EnvConfig(task="PickCube-v1", num_envs=4, num_workers=2, image_size=64, reward_mode="dense",
+    e = make_env(EnvConfig(task="PickCube-v1", num_envs=2, num_workers=2, image_size=64, reward_mode="dense",
                            max_episode_steps=3, step_timeout_s=60.0))
     yield e
     e.close()
@@ -46,35 +46,50 @@ def _actions(seed: int, n: int, k: int = 1) -> np.ndarray:
 
 def test_async_chunks_equal_a_synchronous_chunk(env):
     env.auto_reset = True
-    env.reset([10, 11, 12, 13])
-    a = _actions(0, 4, 2)
+    env.reset([10, 11])
+    a = _actions(0, 2, 2)
     sync = env.chunk_step(a)
-    env.reset([10, 11, 12, 13])
-    env.chunk_step_async(a[2:], [2, 3])
-    env.chunk_step_async(a[:2], [0, 1])  # another worker: both in flight at once
+    env.reset([10, 11])
+    env.chunk_step_async(a[1:], [1])
+    env.chunk_step_async(a[:1], [0])  # another worker: both in flight at once
     assert env.pending_chunks == 2
     late, early = env.chunk_step_wait(), env.chunk_step_wait()  # oldest first
     np.testing.assert_array_equal(np.concatenate([early.reward, late.reward]), sync.reward)
     np.testing.assert_array_equal(np.concatenate([early.obs["images"]["main"], late.obs["images"]["main"]]),
                                   sync.obs["images"]["main"])
-    assert early.info["executed"].shape == (2, 2) and list(late.info["reset_id"]) == [12, 13]
+    assert early.info["executed"].shape == (1, 2) and list(late.info["reset_id"]) == [11]
 
 
 def test_async_refuses_busy_workers_and_calls_while_pending(env):
     assert env.worker_env_ids() == STAGES
-    env.reset([0, 1, 2, 3])
+    env.reset([0, 1])
     env.chunk_step_async(_actions(1, 1), [0])
     with pytest.raises(RuntimeError, match="still stepping a pending chunk"):
-        env.chunk_step_async(_actions(1, 1), [1])  # env 1 shares worker 0 with env 0
+        env.chunk_step_async(_actions(1, 1), [0])  # worker 0 is busy with the first chunk
     with pytest.raises(RuntimeError, match="pending"):
         env.reset()
     env.chunk_step_wait()
     with pytest.raises(RuntimeError, match="without a pending"):
         env.chunk_step_wait()
+
+
+class _Layout:
+    """How envs sit in workers: the input `check_stages` reads (num_envs, worker_env_ids())."""
+
+    def __init__(self, blocks):
+        self.blocks, self.num_envs = blocks, sum(len(b) for b in blocks)
+
+    def worker_env_ids(self):
+        return self.blocks
+
+
+def test_stages_must_be_consecutive_and_own_their_workers():
+    check_stages(_Layout([[0, 1], [2, 3]]), [[0, 1], [2, 3]])
+    check_stages(_Layout([[0], [1], [2], [3]]), [[0, 1], [2, 3]])
     with pytest.raises(ValueError, match="consecutive blocks"):
-        check_stages(env, [[0, 2], [1, 3]])
+        check_stages(_Layout([[0, 1], [2, 3]]), [[0, 2], [1, 3]])
     with pytest.raises(ValueError, match="holds envs"):
-        check_stages(env, [[0], [1, 2, 3]])
+        check_stages(_Layout([[0, 1, 2], [3]]), [[0, 1], [2, 3]])
 
 
 def _window(env, policy, pipelined: bool):
@@ -117,7 +132,7 @@ def test_pipelined_episodes_fill_the_buffer_like_the_sequential_ones(env, policy
         for collect in (collect_episodes, collect_episodes_pipelined):
             buffer = RolloutBuffer(6, env.num_envs)
             extra = (STAGES,) if collect is collect_episodes_pipelined else ()
-            stats = collect(env, policy, buffer, [7, 7, 8, 8], COLD, *extra, progress=False)
+            stats = collect(env, policy, buffer, [7, 8], COLD, *extra, progress=False)
             buffers.append((buffer, stats))
     finally:
         env.auto_reset = True
@@ -126,26 +141,55 @@ def test_pipelined_episodes_fill_the_buffer_like_the_sequential_ones(env, policy
     for key in ("step_rewards", "step_terminated", "step_truncated"):
         torch.testing.assert_close(pip.view(key), seq.view(key), rtol=0, atol=0)
     torch.testing.assert_close(pip.forward_inputs["action_tokens"][:3], seq.forward_inputs["action_tokens"][:3])
-    assert len(pip_stats.returns) == len(seq_stats.returns) == 4
+    assert len(pip_stats.returns) == len(seq_stats.returns) == 2
     assert env.pending_chunks == 0
 
 
 def test_replay_env_restores_episodes_in_flight_exactly(env):
     replay = ReplayEnv(env)
     replay.auto_reset = True
-    replay.reset([20, 21, 22, 23])
-    replay.chunk_step(_actions(3, 4))
-    replay.chunk_step_async(_actions(4, 2), [2, 3])
+    replay.reset([20, 21])
+    replay.chunk_step(_actions(3, 2))
+    replay.chunk_step_async(_actions(4, 1), [1])
     replay.chunk_step_wait()
     saved, cursor = replay.get_state(), replay.get_reset_cursor()
-    assert [len(a) for a in saved["actions"]] == [1, 1, 2, 2]
-    after = [replay.chunk_step(_actions(5 + i, 4)) for i in range(2)]
+    assert [len(a) for a in saved["actions"]] == [1, 2]
+    after = [replay.chunk_step(_actions(5 + i, 2)) for i in range(2)]
     replay.set_reset_cursor(cursor)  # a checkpoint holds the cursor too (auto-resets below draw from it)
     restored = replay.set_state(saved)
-    assert restored["proprio"].shape == (4, 8)
-    again = [replay.chunk_step(_actions(5 + i, 4)) for i in range(2)]
+    assert restored["proprio"].shape == (2, 8)
+    again = [replay.chunk_step(_actions(5 + i, 2)) for i in range(2)]
     assert after[-1].info["episode_done"].any()  # the comparison crosses an auto-reset
     for x, y in zip(after, again):
         np.testing.assert_array_equal(x.reward, y.reward)
         np.testing.assert_array_equal(x.obs["images"]["main"], y.obs["images"]["main"])
         np.testing.assert_array_equal(x.info["episode_return"], y.info["episode_return"])
+
+
+def _allowed_cores(pid: int) -> set[int]:
+    import os
+
+    return {c for tid in os.listdir(f"/proc/{pid}/task") for c in os.sched_getaffinity(int(tid))}
+
+
+def test_pinning_env_workers_and_this_process():
+    import os
+
+    from placement.cluster import pinned
+
+    cores = sorted(os.sched_getaffinity(0))
+    with pinned(cores[:1]):
+        assert os.sched_getaffinity(0) == {cores[0]} and torch.get_num_threads() == 1
+    assert sorted(os.sched_getaffinity(0)) == cores
+
+
+def test_pin_workers_restricts_every_thread_of_every_worker(env):
+    import os
+
+    cores = sorted(os.sched_getaffinity(0))
+    try:
+        env.pin_workers(cores[-1:])
+        assert all(_allowed_cores(pid) == {cores[-1]} for pid in env.worker_pids())
+    finally:
+        env.pin_workers(cores)
+    assert all(_allowed_cores(pid) == set(cores) for pid in env.worker_pids())

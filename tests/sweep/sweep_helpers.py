@@ -7,20 +7,20 @@ from pathlib import Path
 import yaml
 
 TINY_BASE = {
-    "env": {"task": "PushCube-v1", "image_size": 64, "num_envs": 2, "max_episode_steps": 5},
+    "env": {"task": "PushCube-v1", "image_size": 64, "num_envs": 2, "max_episode_steps": 6},
     "model.family": "cnn",
-    "rollout.steps_per_iteration": 5,
     "algorithm": {"update_epochs": 1, "num_minibatches": 1},
-    "runner": {"eval_every": 1, "eval_episodes": 2, "save_every": 1, "video": False},
+    "runner": {"eval_every": 4, "eval_episodes": 2, "save_every": 3, "video": False},
 }
-"""Overrides that make a run take seconds after setup: 2 envs, 5-step episodes, 2 eval episodes."""
+"""Overrides that make a run take seconds after setup: 2 envs, 6-step episodes, 2 eval episodes."""
 
 ALGORITHMS = {
     "name": "algorithm",
     "bundles": {
-        "ppo": {"algorithm.name": "ppo", "algorithm.advantage": "gae", "env.auto_reset": True},
+        "ppo": {"algorithm.name": "ppo", "algorithm.advantage": "gae", "env.auto_reset": True,
+                "rollout.steps_per_iteration": 5},  # 10 env steps per iteration
         "grpo": {"algorithm": {"name": "grpo", "advantage": "grpo", "group_size": 2}, "env.auto_reset": False,
-                 "model.value_head": False},
+                 "model.value_head": False, "rollout.steps_per_iteration": 6},  # 12 (one whole episode per env)
     },
 }
 """The PPO-vs-GRPO axis (GRPO needs several keys changed together)."""

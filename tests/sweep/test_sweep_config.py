@@ -118,3 +118,15 @@ def test_shipped_sweeps_validate_every_run(name, tmp_path):
     assert all(p.config.runner.save_every > 0 for p in plans), "shipped sweeps must be resumable from checkpoints"
     hashes = {p.config_hash for p in plans}
     assert len(hashes) == len(plans), "every run of a shipped sweep must differ in config"
+
+
+def test_cli_dry_run_and_config_errors(tmp_path, sweep_file, capsys):
+    from vla_rl.cli.sweep import main
+
+    assert main([str(sweep_file), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "ppo__seed0" in out and "grpo__seed0" in out and "fresh" in out
+    assert not (tmp_path / "out").exists(), "a dry run must not create the sweep folder"
+    bad = write_sweep(tmp_path / "bad.yaml", seeds=[])
+    assert main([str(bad), "--dry-run"]) == 2
+    assert "seeds must list at least one seed" in capsys.readouterr().err

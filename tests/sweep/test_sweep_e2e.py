@@ -24,8 +24,9 @@ from vla_rl.sweep.results import effective_rows
 
 pytestmark = pytest.mark.slow
 
-BUDGET = 60
-"""Env steps per run: 6 iterations of 10, so the second run is still training when it is killed."""
+BUDGET = 96
+"""Env steps per run: GRPO 8 iterations of 12, so it is still training when killed after its first
+checkpoint (iteration 3)."""
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -19,11 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from placement.plan import make_plan
+    from placement.registry import plan_for
     from vla_rl.config.loader import load_config
 
     recipe, overrides = split_recipe_args(args.args)
-    plan = make_plan(load_config(recipe, overrides))
+    plan = plan_for(load_config(recipe, overrides))  # backend=ray: connects to (or starts) Ray to read its devices
     print(json.dumps(plan.to_dict(), indent=2) if args.json else plan.describe())
     return 0
 

@@ -75,7 +75,7 @@ def print_summary(console: Console, outcome, output_dir: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from vla_rl.config.sweep import load_sweep
+    from vla_rl.config.sweep import ExecutorConfig, load_sweep
     from vla_rl.sweep.driver import SweepError, run_sweep
     from vla_rl.sweep.plan import plan_sweep
     from vla_rl.sweep.report import build_report
@@ -83,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     sweep_file = Path(args.sweep)
     sweep = load_sweep(sweep_file)
-    if args.executor:
-        sweep = replace(sweep, executor=replace(sweep.executor, name=args.executor))
+    if args.executor == "local":  # drop the file's Ray settings rather than refuse them
+        sweep = replace(sweep, executor=ExecutorConfig())
+    elif args.executor == "ray":
+        sweep = replace(sweep, executor=replace(sweep.executor, name="ray"))
     output_dir = Path(args.out or sweep.output_dir)
     if args.dry_run or args.report_only:
         plans = plan_sweep(sweep, output_dir, sweep_file)

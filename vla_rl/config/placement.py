@@ -74,8 +74,8 @@ class PlacementConfig:
     """Stages k the envs are split into so stage i is simulated while stage i-1 is inferred (1: no pipeline)."""
 
     # --- behaviour
-    pin_cpus: bool = True
-    """On CPU slots, pin each component's processes to its slots (and torch threads to their count)."""
+    pin_cpus: bool = False
+    """On CPU slots, pin each component's processes to its slots (off: slower on a shared 2-core machine, see docs)."""
     offload: bool = True
     """Collocated/hybrid on GPUs: move the actor's optimizer state to host memory during the rollout."""
     engine: Literal["single", "fsdp2"] = "single"

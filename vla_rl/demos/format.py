@@ -59,6 +59,8 @@ INDEX_SCHEMA: dict[str, Any] = {
         "env_extras": {"type": "object"},
         "action_noise": {"type": "number", "description": "std of the noise on executed xyz actions (DART)"},
         "first_reset_id": {"type": "integer"},
+        "attempts": {"type": "integer", "description": "episodes the demonstrator ran (failed ones are not stored)"},
+        "failed_reset_ids": {"type": "array", "items": {"type": "integer"}},
         "episodes": {
             "type": "array",
             "items": {

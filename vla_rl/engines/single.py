@@ -1,5 +1,6 @@
 """The single-process training engine: AdamW with its own learning rate for the value head,
-gradient clipping, and optimizer state that goes into checkpoints."""
+gradient clipping, and optimizer state that goes into checkpoints (keyed by parameter name, the
+format every engine shares)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,24 @@ from typing import Any
 import torch
 from torch import nn
 
+from vla_rl.engines.optim_state import load_optimizer, save_optimizer
 from vla_rl.engines.registry import ENGINES
 
 VALUE_HEAD_PREFIX = "value_head"
+
+
+def param_groups(policy: nn.Module, lr: float, value_lr: float) -> list[dict[str, Any]]:
+    """AdamW parameter groups: the policy at `lr`, the value head at its own `value_lr`."""
+    backbone, value = [], []
+    for name, param in policy.named_parameters():
+        if param.requires_grad:
+            (value if name.startswith(VALUE_HEAD_PREFIX) or f".{VALUE_HEAD_PREFIX}" in name else backbone).append(param)
+    if not backbone and not value:
+        raise ValueError("the policy has no trainable parameters: check model.lora and freezing settings")
+    groups = [{"params": backbone, "lr": lr, "name": "policy"}]
+    if value:
+        groups.append({"params": value, "lr": value_lr, "name": "value_head"})
+    return groups
 
 
 class SingleEngine:
@@ -20,16 +36,8 @@ class SingleEngine:
                  max_grad_norm: float | None) -> None:
         self.policy = policy
         self.max_grad_norm = max_grad_norm
-        backbone, value = [], []
-        for name, param in policy.named_parameters():
-            if param.requires_grad:
-                (value if name.startswith(VALUE_HEAD_PREFIX) or f".{VALUE_HEAD_PREFIX}" in name else backbone).append(param)
-        if not backbone and not value:
-            raise ValueError("the policy has no trainable parameters: check model.lora and freezing settings")
-        groups = [{"params": backbone, "lr": lr, "name": "policy"}]
-        if value:
-            groups.append({"params": value, "lr": value_lr, "name": "value_head"})
-        self.params = backbone + value
+        groups = param_groups(policy, lr, value_lr)
+        self.params = [p for g in groups for p in g["params"]]
         self.optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)
 
     def step(self, loss: torch.Tensor) -> dict[str, float]:
@@ -46,21 +54,22 @@ class SingleEngine:
 
     def offload(self) -> None:
         """Move the optimizer state to host memory (between phases on a shared GPU; no-op on CPU)."""
-        _move_state(self.optimizer, torch.device("cpu"))
+        move_optimizer_state(self.optimizer, torch.device("cpu"))
 
     def onload(self) -> None:
         """Bring the optimizer state back next to the parameters."""
         if self.params:
-            _move_state(self.optimizer, self.params[0].device)
+            move_optimizer_state(self.optimizer, self.params[0].device)
 
     def state_dict(self) -> dict[str, Any]:
-        return self.optimizer.state_dict()
+        """Optimizer state keyed by parameter name (`vla_rl.engines.optim_state`, shared with FSDP2)."""
+        return save_optimizer(self.policy, self.optimizer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state)
+        load_optimizer(self.policy, self.optimizer, state)
 
 
-def _move_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+def move_optimizer_state(optimizer: torch.optim.Optimizer, device: torch.device) -> None:
     for state in optimizer.state.values():
         for key, value in state.items():
             if isinstance(value, torch.Tensor) and value.device != device and key != "step":

@@ -56,6 +56,7 @@ def make_demos(config: Config, out_dir: str | Path, progress: bool = True) -> tu
         writer = DemoWriter(out_dir, {**meta, "action_noise": ws.demo_noise, "first_reset_id": ws.demo_seed})
         _, stats = generate_demos(env, ws.demos, ws.demo_seed, writer=writer, progress=progress,
                                   action_noise=ws.demo_noise)
+        writer.meta.update(attempts=stats.attempts, failed_reset_ids=stats.failed_reset_ids)
         writer.close()
     finally:
         env.close()
@@ -91,6 +92,10 @@ def run_sft(config: Config, demos: DemoSet, out_dir: str | Path, progress: bool 
 
     out = Path(out_dir)
     meta = demos.meta
+    if config.placement.torch_threads:  # as the placement does for RL (one thread is fastest on a busy CPU)
+        import torch
+
+        torch.set_num_threads(config.placement.torch_threads)
     policy = build_policy(config.model, action_dim=meta["action_dim"], cameras=tuple(meta["cameras"]),
                           proprio_dim=meta["proprio_dim"], seed=config.runner.seed,
                           gripper_convention=meta["gripper_convention"])

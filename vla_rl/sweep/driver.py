@@ -98,7 +98,7 @@ def run_sweep(sweep: SweepConfig, output_dir: Path, sweep_file: Path | None = No
     def on_start(request: LaunchRequest) -> None:
         plan = by_dir[request.run_dir]
         bar.start_run(plan.spec.name, plan.run_dir, "resuming" if request.resumed_from else "")
-        console.print(f"run {plan.spec.name}: started ({plan.detail})")
+        console.print(f"run {plan.spec.name}: " + (plan.detail if request.resumed_from else "started"))
 
     def on_done(request: LaunchRequest, attempt: Attempt) -> None:
         plan = by_dir[request.run_dir]
