@@ -87,9 +87,7 @@ def start_local_rollout(config, plan, spec, cores: list[int] | None) -> RolloutG
     hosts: list[ProcessHost] = []
     try:
         if plan.cluster.kind == "gpu":
-            import torch as _torch
-
-            device = "cuda:0" if _torch.cuda.is_available() and config.placement.device != "cpu" else "cpu"
+            device = "cuda:0" if torch.cuda.is_available() and config.placement.device != "cpu" else "cpu"
             for d in plan.rollout.devices:
                 hosts.append(ProcessHost("placement.rollout_worker:RolloutWorker", worker_kwargs(config, spec, device, 0),
                                          env_vars={"CUDA_VISIBLE_DEVICES": str(d)}, name=f"rollout-gpu{d}"))

@@ -11,7 +11,10 @@ from vla_rl.cli.main import build_parser
 def test_every_registered_command_parses_help():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert {"train", "eval", "info", "serve"} <= set(sub.choices)
+    assert {"train", "eval", "info", "serve", "plan", "sft", "demos", "compare", "report", "sweep"} <= set(sub.choices)
+    assert "train" in parser.format_help()
+    for name, command_parser in sub.choices.items():
+        assert command_parser.format_help(), name
 
 
 def test_info_reports_working_renderers_and_simulators():

@@ -31,7 +31,6 @@ import statistics
 import time
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
 

@@ -158,3 +158,20 @@ def test_folder_states(tmp_path, sweep_file):
     # the sweep file changes a value: the same folder is now a run of another config
     changed = plan_sweep(replace(sweep, overrides={**sweep.overrides, "algorithm.lr": 5e-4}), tmp_path / "out", sweep_file)
     assert changed[0].status == "changed"
+
+
+def test_changed_runs_are_refused_or_kept_as_they_ran(tmp_path, sweep_file):
+    from vla_rl.sweep.driver import SweepError, run_sweep
+
+    sweep = load_sweep(sweep_file)
+    out = tmp_path / "out"
+    rng = np.random.default_rng(5)
+    for plan in plan_sweep(sweep, out, sweep_file):
+        write_run(plan, rng)
+    edited = replace(sweep, overrides={**sweep.overrides, "algorithm.lr": 5e-4})  # e.g. a default changed
+    with pytest.raises(SweepError, match="--keep-changed"):
+        run_sweep(edited, out, sweep_file, progress=False, plots=False)
+    outcome = run_sweep(edited, out, sweep_file, progress=False, plots=False, keep_changed=True)
+    assert outcome.completed == [] and sorted(outcome.skipped) == ["grpo__seed0", "ppo__seed0"]
+    assert len(outcome.report.results) == 2
+    assert build_report(edited, outcome.plans, out, plots=False).results == []  # strict by default

@@ -85,5 +85,5 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS.register("eval")(Command(help="evaluate a checkpoint (success rate with a 95% interval, manifest, report)",
+COMMANDS.register("eval")(Command(help="evaluate a checkpoint (success rate with a 95%% interval, manifest, report)",
                                   add_arguments=add_arguments, run=run))

@@ -10,7 +10,7 @@ from vla_rl.cli.commands import COMMANDS
 from vla_rl.config.core import ConfigError
 
 # Importing a command module registers it.
-COMMAND_MODULES = ("train", "evaluate", "serve", "info")
+COMMAND_MODULES = ("train", "evaluate", "sft", "demos", "compare", "report", "sweep", "plan", "serve", "info")
 
 
 def _load_commands() -> None:

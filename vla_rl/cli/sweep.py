@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-runs", type=int, default=None, help="start at most this many runs now (rerun for the rest)")
     parser.add_argument("--redo-changed", action="store_true",
                         help="delete and retrain run folders whose config no longer matches the sweep file")
+    parser.add_argument("--keep-changed", action="store_true",
+                        help="accept finished run folders whose config no longer matches (e.g. a default changed) as they ran")
     parser.add_argument("--executor", choices=("local", "ray"), default=None, help="override executor.name of the sweep file")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -92,14 +94,18 @@ def run(args: argparse.Namespace) -> int:
         plans = plan_sweep(sweep, output_dir, sweep_file)
         print_plan(console, plans)
         if args.report_only:
-            report = build_report(sweep, plans, output_dir, plots=not args.no_plots)
+            report = build_report(sweep, plans, output_dir, plots=not args.no_plots, keep_changed=args.keep_changed)
             console.print(f"report over {len(report.results)} finished runs: "
                           + ", ".join(str(p) for p in [*report.files.values(), *report.plots]))
+            if report.unfinished:
+                console.print(f"not counted ({len(report.unfinished)}): {', '.join(report.unfinished)}; see the plan's "
+                              "status (changed runs count with --keep-changed)")
         return 0
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         outcome = run_sweep(sweep, output_dir, sweep_file, console, max_runs=args.max_runs,
-                            redo_changed=args.redo_changed, progress=not args.no_progress, plots=not args.no_plots)
+                            redo_changed=args.redo_changed, keep_changed=args.keep_changed,
+                            progress=not args.no_progress, plots=not args.no_plots)
     except SweepError as exc:
         print(f"vla-rl sweep: {exc}", file=sys.stderr)
         return 2

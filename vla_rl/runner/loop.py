@@ -107,8 +107,8 @@ class Runner:
         self.console.print(f"resumed from {checkpoint} at iteration {self.iteration}")
 
     def save(self, obs=None) -> Path:
-        """Write a checkpoint; `obs` (the observation a PPO window continues from) adds the simulator
-        state of the episodes in flight, so that a resume continues them exactly."""
+        """Write a checkpoint; `obs` (the observation a PPO window continues from) adds the episodes in
+        flight (the env's replay log, placement/replay_env.py), so that a resume continues them exactly."""
         extra = {"generator": self.generator.get_state(), "env_steps": self.env_steps,
                  "policy_actions": self.policy_actions, "workers": self.workers.state_dict()}
         if obs is not None and hasattr(self.env, "get_state"):

@@ -68,17 +68,18 @@ def prepare_run(plan: RunPlan) -> LaunchRequest:
 def changed_error(changed: list[RunPlan], sweep_file: str) -> SweepError:
     lines = "\n".join(f"  {p.spec.name}: {p.detail}" for p in changed)
     return SweepError(f"{len(changed)} run folder(s) hold runs of another config than {sweep_file} now asks for:\n{lines}\n"
-                      "Rerun with --redo-changed to delete and retrain them, or give the sweep a new output_dir (--out).")
+                      "Rerun with --redo-changed to delete and retrain them, --keep-changed to accept the finished ones "
+                      "as they ran, or give the sweep a new output_dir (--out).")
 
 
 def run_sweep(sweep: SweepConfig, output_dir: Path, sweep_file: Path | None = None, console: Console | None = None,
-              max_runs: int | None = None, redo_changed: bool = False, progress: bool = True,
-              plots: bool = True) -> SweepOutcome:
+              max_runs: int | None = None, redo_changed: bool = False, keep_changed: bool = False,
+              progress: bool = True, plots: bool = True) -> SweepOutcome:
     """Run what is left of the sweep, then write its report. See the module docstring."""
     console = console or Console(stderr=True)
     output_dir = Path(output_dir)
     plans = plan_sweep(sweep, output_dir, sweep_file)
-    changed = [p for p in plans if p.status == "changed"]
+    changed = [p for p in plans if p.status == "changed" and not p.counts_as_done(keep_changed)]
     if changed and not redo_changed:
         raise changed_error(changed, str(sweep_file or sweep.name))
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -86,8 +87,8 @@ def run_sweep(sweep: SweepConfig, output_dir: Path, sweep_file: Path | None = No
     if not any(p.config.runner.save_every for p in plans):
         console.print("[yellow]note:[/yellow] runner.save_every is 0: an interrupted run restarts from scratch "
                       "(set runner.save_every in the sweep's overrides to resume from checkpoints)")
-    outcome = SweepOutcome(plans=plans, skipped=[p.spec.name for p in plans if p.status == "done"])
-    todo = [p for p in plans if p.status != "done"]
+    outcome = SweepOutcome(plans=plans, skipped=[p.spec.name for p in plans if p.counts_as_done(keep_changed)])
+    todo = [p for p in plans if not p.counts_as_done(keep_changed)]
     if max_runs is not None:
         todo, later = todo[:max_runs], todo[max_runs:]
         outcome.deferred = [p.spec.name for p in later]
@@ -118,7 +119,7 @@ def run_sweep(sweep: SweepConfig, output_dir: Path, sweep_file: Path | None = No
         for _ in outcome.skipped:
             bar.advance_grid(note="skipped (finished)")
         EXECUTORS.get(sweep.executor.name)(requests, sweep.executor, bar, on_start, on_done)
-    outcome.report = build_report(sweep, plans, output_dir, plots=plots)
+    outcome.report = build_report(sweep, plans, output_dir, plots=plots, keep_changed=keep_changed)
     return outcome
 
 

@@ -5,7 +5,8 @@ A run folder is `<sweep output>/runs/<run name>/`. Its state decides the plan:
     done     eval/final.json present and config.yaml (what ran) hashes like the planned config: skip
     resume   same hash, no final record, a checkpoint under checkpoints/: continue from it
     fresh    no folder, or a folder with nothing to resume from: (re)start from scratch
-    changed  the folder holds a run of another config (the sweep file or a default changed)
+    changed  the folder holds a run of another config (the sweep file or a default changed);
+             `--redo-changed` retrains it, `--keep-changed` accepts it as it is when it finished
 
 The hash covers the whole resolved config except where the run is stored and what it resumes from
 (`runner.output_dir`, `runner.resume`), so a moved sweep folder stays valid.
@@ -50,6 +51,15 @@ class RunPlan:
     @property
     def checkpoints(self) -> Path:
         return self.run_dir / "checkpoints"
+
+    @property
+    def has_final(self) -> bool:
+        """The folder holds a final evaluation (of whatever config ran there)."""
+        return (self.run_dir / FINAL_EVAL).is_file()
+
+    def counts_as_done(self, keep_changed: bool = False) -> bool:
+        """Done, or (with keep_changed) finished under a config the sweep no longer asks for."""
+        return self.status == "done" or (keep_changed and self.status == "changed" and self.has_final)
 
 
 def config_hash(config: Config) -> str:

@@ -1,14 +1,15 @@
 """The sweep's report from its finished runs: table.md, table.csv, runs.csv and the plots.
 
-Only runs whose folder is `done` (final evaluation present, config hash as planned) count; a cell
-with some seeds unfinished is aggregated over the finished ones (its `seeds` column says how many).
+Only runs whose folder is `done` (final evaluation present, config hash as planned) count, plus, with
+`keep_changed`, finished runs of a config the sweep no longer asks for; a cell with some seeds
+unfinished is aggregated over the finished ones (its `seeds` column says how many).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -36,12 +37,13 @@ class Report:
     plots: list[Path] = field(default_factory=list)
 
 
-def finished_results(plans: Sequence[RunPlan]) -> tuple[list[RunResult], list[str]]:
-    """RunResults of the runs whose folders are done now; names of the others."""
+def finished_results(plans: Sequence[RunPlan], keep_changed: bool = False) -> tuple[list[RunResult], list[str]]:
+    """RunResults of the runs whose folders are done now (with keep_changed, also finished runs of a
+    config the sweep no longer asks for); names of the others."""
     results, unfinished = [], []
     for plan in plans:
-        status, _ = run_status(plan.run_dir, plan.config_hash)
-        if status == "done":
+        status, detail = run_status(plan.run_dir, plan.config_hash)
+        if replace(plan, status=status, detail=detail).counts_as_done(keep_changed):
             results.append(load_run_result(plan.run_dir, plan.spec.name, plan.spec.labels, plan.spec.seed))
         else:
             unfinished.append(plan.spec.name)
@@ -77,11 +79,12 @@ def runs_csv(results: Sequence[RunResult], axes: Sequence[str], threshold: float
     return out.getvalue()
 
 
-def build_report(sweep: SweepConfig, plans: Sequence[RunPlan], output_dir: Path, plots: bool = True) -> Report:
+def build_report(sweep: SweepConfig, plans: Sequence[RunPlan], output_dir: Path, plots: bool = True,
+                 keep_changed: bool = False) -> Report:
     """Read the finished runs, aggregate per cell, write the tables (and plots) under `output_dir`."""
     output_dir = Path(output_dir)
     axes = [axis.name for axis in sweep.grid]
-    results, unfinished = finished_results(plans)
+    results, unfinished = finished_results(plans, keep_changed)
     rows = cell_rows(results, plans, sweep.success_threshold)
     report = Report(results=results, rows=rows, axes=axes, unfinished=unfinished)
     if not results:
