@@ -90,7 +90,8 @@ class ReplayEnv:
     def get_state(self) -> dict[str, Any]:
         """The reset id of each env's episode in flight and the actions it executed since (a replay log)."""
         return {"reset_ids": list(self._reset_ids),
-                "actions": [np.asarray(a, dtype=np.float32).reshape(len(a), -1) for a in self._actions],
+                "actions": [np.asarray(a, dtype=np.float32).reshape(len(a), self.spec.action_dim)
+                            for a in self._actions],  # (0, A) for an episode that has not stepped yet
                 "auto_reset": self.env.auto_reset}
 
     def set_state(self, state: dict[str, Any]):

@@ -77,6 +77,7 @@ class Runner:
         if config.algorithm.kl_coef > 0:  # the frozen reference the KL penalty pulls toward: the initial
             self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)  # policy, taken before resume
         self.iteration = 0
+        self.prior_train_seconds = 0.0
         self.env_steps = 0
         self.policy_actions = 0
         self.resumed_obs = None
@@ -100,6 +101,7 @@ class Runner:
         self.iteration = state.iteration
         self.env_steps = state.extra.get("env_steps", 0)
         self.policy_actions = state.extra.get("policy_actions", 0)
+        self.prior_train_seconds = state.extra.get("train_seconds", 0.0)
         self.workers.load_state_dict(state.extra.get("workers", {}))
         if "env_state" in state.extra:  # episodes in flight when the checkpoint was written continue
             self.env.set_state(state.extra["env_state"])
@@ -110,7 +112,8 @@ class Runner:
         """Write a checkpoint; `obs` (the observation a PPO window continues from) adds the episodes in
         flight (the env's replay log, placement/replay_env.py), so that a resume continues them exactly."""
         extra = {"generator": self.generator.get_state(), "env_steps": self.env_steps,
-                 "policy_actions": self.policy_actions, "workers": self.workers.state_dict()}
+                 "policy_actions": self.policy_actions, "workers": self.workers.state_dict(),
+                 "train_seconds": self._train_seconds()}
         if obs is not None and hasattr(self.env, "get_state"):
             extra.update(env_state=self.env.get_state(), obs=obs)
         state = TrainerState(
@@ -193,16 +196,21 @@ class Runner:
         buffer["group_ids"] = torch.tensor(ids)
         return None, stats, None
 
+    def _train_seconds(self) -> float:
+        """Seconds spent in `run` so far, across resumes (the `runner.max_train_seconds` budget)."""
+        started = getattr(self, "_run_start", None)
+        return self.prior_train_seconds + (time.perf_counter() - started if started is not None else 0.0)
+
     def _budget_spent(self, start: float) -> bool:
         runner = self.config.runner
         if runner.max_env_steps is not None and self.env_steps >= runner.max_env_steps:
             return True
-        return runner.max_train_seconds is not None and time.perf_counter() - start >= runner.max_train_seconds
+        return runner.max_train_seconds is not None and self._train_seconds() >= runner.max_train_seconds
 
     # ---- the loop ---------------------------------------------------------------------------------
     def run(self) -> RunSummary:
         cfg = self.config
-        start = time.perf_counter()
+        start = self._run_start = time.perf_counter()
         initial = None
         if cfg.runner.eval_initial and self.iteration == 0:
             with self.timers.phase("eval"):

@@ -1,0 +1,46 @@
+"""The warm start as `vla-rl train` runs it: config checks, and (slow) demos -> SFT -> RL end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vla_rl.config.core import ConfigError
+from vla_rl.config.loader import load_config
+
+
+def test_warmstart_section_is_validated_with_fixes_in_the_message():
+    config = load_config(None, ["warmstart.enabled=true", "warmstart.demos=8"])
+    assert config.warmstart.enabled and config.warmstart.demos == 8
+    for override, words in [("warmstart.demos=0", "demos=0 must be >= 1"),
+                            ("warmstart.holdout_fraction=1.0", "holdout_fraction=1.0 must be in [0, 1)"),
+                            ("warmstart.lr=0", "lr=0 must be > 0"),
+                            ("warmstart.unknown=1", "unknown key warmstart.unknown")]:
+        with pytest.raises(ConfigError, match=words.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+            load_config(None, [override])
+
+
+@pytest.mark.parametrize("recipe", ["quickstart", "quickstart_grpo"])
+def test_recipes_load_with_a_warm_start(recipe):
+    config = load_config(recipe)
+    assert config.warmstart.enabled and config.runner.eval_initial
+    assert config.env.image_size == (config.model.image_size or config.env.image_size)
+
+
+@pytest.mark.slow
+def test_train_with_warm_start_reports_sft_and_rl_on_the_same_seeds(tmp_path):
+    from vla_rl.cli.main import main
+
+    args = ["env.task=PushCube-v1", "env.num_envs=2", "env.image_size=64", "model.family=cnn", "model.image_size=null",
+            "warmstart.enabled=true", "warmstart.demos=3", "warmstart.sft_steps=20", "warmstart.eval_loss_every=10",
+            "runner.iterations=1", "rollout.steps_per_iteration=4", "runner.eval_episodes=2", "runner.video=false",
+            "runner.name=ws", f"runner.output_dir={tmp_path}"]
+    assert main(["train", *args, "--no-progress"]) == 0
+    run = tmp_path / "ws"
+    assert (run / "demos" / "index.json").is_file() and (run / "sft" / "policy" / "config.json").is_file()
+    comparison = json.loads((run / "eval" / "comparison.json").read_text())
+    assert comparison["n"] == 2 and 0 <= comparison["p_value"] <= 1
+    assert (run / "eval" / "initial" / "manifest.json").is_file() and (run / "eval" / "learning_curve.png").is_file()
+    rl_config = (run / "config.yaml").read_text()
+    assert str(run / "sft" / "policy") in rl_config  # RL started from the SFT policy
