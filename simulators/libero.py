@@ -45,6 +45,8 @@ class LiberoVectorEnv(SubprocVectorEnv):
             parse_task(cfg.task)
         except ValueError as exc:
             raise ConfigError(f"env.task: {exc}") from None
+        if not cfg.terminate_on_success:
+            raise ConfigError("LIBERO episodes end on success (the benchmark's protocol); set env.terminate_on_success=true")
         if cfg.reward_mode != "sparse":
             raise ConfigError("LIBERO has only a sparse success reward; set env.reward_mode=sparse")
         if cfg.num_workers not in (None, cfg.num_envs):
@@ -64,16 +66,4 @@ class LiberoVectorEnv(SubprocVectorEnv):
             num_workers=cfg.num_envs,
             env_vars=worker_env_vars(),
         )
-        return cls(
-            backend="libero",
-            task=cfg.task,
-            cameras=tuple(cfg.cameras),
-            image_size=cfg.image_size,
-            reward_mode=cfg.reward_mode,
-            num_envs=cfg.num_envs,
-            plan=plan,
-            auto_reset=cfg.auto_reset,
-            seed=cfg.seed,
-            step_timeout_s=cfg.step_timeout_s,
-            start_timeout_s=cfg.start_timeout_s,
-        )
+        return cls.from_env_config("libero", cfg, plan)

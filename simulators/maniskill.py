@@ -57,20 +57,9 @@ class ManiSkillVectorEnv(SubprocVectorEnv):
                 cameras=tuple(cfg.cameras),
                 reward_mode=cfg.reward_mode,
                 max_episode_steps=cfg.max_episode_steps,
+                terminate_on_success=cfg.terminate_on_success,
             ),
             num_workers=num_workers,
             env_vars={},
         )
-        return cls(
-            backend="maniskill",
-            task=cfg.task,
-            cameras=tuple(cfg.cameras),
-            image_size=cfg.image_size,
-            reward_mode=cfg.reward_mode,
-            num_envs=cfg.num_envs,
-            plan=plan,
-            auto_reset=cfg.auto_reset,
-            seed=cfg.seed,
-            step_timeout_s=cfg.step_timeout_s,
-            start_timeout_s=cfg.start_timeout_s,
-        )
+        return cls.from_env_config("maniskill", cfg, plan)

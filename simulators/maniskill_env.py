@@ -8,7 +8,8 @@ Observation:
                      positions (2; zeros for a robot without fingers) - the same layout as LIBERO.
 Action: `pd_ee_delta_pose` (normalised to [-1, 1]: xyz delta, rotation delta (axis-angle), gripper;
 +1 opens the gripper). Reward: "sparse" = the task's success (1.0) / failure (-1.0) signal,
-"dense" = ManiSkill's `normalized_dense` reward. Episodes end by the task's success/fail flags;
+"dense" = ManiSkill's `normalized_dense` reward. Episodes end by the task's success/fail flags
+(fail only, with `terminate_on_success=False`);
 the time limit is applied by the parent (`SubprocVectorEnv`), not by a gym wrapper.
 
 Tasks that need downloaded assets fail at build time with the download command, never a prompt.
@@ -70,6 +71,7 @@ class ManiSkillSingleEnv(SingleEnv):
         cameras: tuple[str, ...],
         reward_mode: str,
         max_episode_steps: int | None,
+        terminate_on_success: bool = True,
     ) -> None:
         import gymnasium as gym
         import mani_skill.envs  # noqa: F401 - registers the tasks
@@ -104,6 +106,7 @@ class ManiSkillSingleEnv(SingleEnv):
         self._task = task
         self._meta = meta
         self._cameras = cameras
+        self._terminate_on_success = terminate_on_success
         self._max_steps = max_episode_steps or REGISTERED_ENVS[task].max_episode_steps
         space = self._env.single_action_space
         self._info = SingleEnvInfo(
@@ -136,6 +139,8 @@ class ManiSkillSingleEnv(SingleEnv):
     def step(self, action: np.ndarray) -> StepOutcome:
         a = self._torch.as_tensor(np.asarray(action, dtype=np.float32))[None]
         raw, reward, terminated, _, info = self._env.step(a)
+        if not self._terminate_on_success:  # ManiSkill terminates on success or fail: keep only fail
+            terminated = info["fail"] if "fail" in info else [False]
         return StepOutcome(
             obs=self._obs(raw),
             reward=float(reward[0]),

@@ -26,7 +26,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from simulators.base import ChunkStepResult, EnvSpec, Obs, StepResult, VectorEnv
 from simulators.episodes import ChunkRecord, EpisodeBook
 from simulators.single_env import SingleEnvInfo, SingleObs
 from simulators.worker import worker_main
+
+if TYPE_CHECKING:
+    from vla_rl.config.env import EnvConfig
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +149,13 @@ class SubprocVectorEnv(VectorEnv):
             reward_mode=reward_mode,
             extras={**info.extras, "num_workers": len(self._workers), "auto_reset": auto_reset},
         )
+
+    @classmethod
+    def from_env_config(cls, backend: str, cfg: EnvConfig, plan: WorkerPlan) -> "SubprocVectorEnv":
+        """The vector env of `cfg` (the `env` config section) run by `plan`'s workers."""
+        return cls(backend=backend, task=cfg.task, cameras=tuple(cfg.cameras), image_size=cfg.image_size,
+                   reward_mode=cfg.reward_mode, num_envs=cfg.num_envs, plan=plan, auto_reset=cfg.auto_reset,
+                   seed=cfg.seed, step_timeout_s=cfg.step_timeout_s, start_timeout_s=cfg.start_timeout_s)
 
     # ------------------------------------------------------------------ contract
     def reset(self, reset_ids: Sequence[int] | None = None, env_ids: Sequence[int] | None = None) -> Obs:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from vla_rl.cli.main import build_parser
 
 
@@ -25,3 +27,14 @@ def test_info_reports_working_renderers_and_simulators():
     for probe in ("vulkan (SAPIEN)", "egl (MuJoCo)", "simulator maniskill", "simulator libero"):
         assert probe in lines and "FAILED" not in lines[probe], proc.stdout
     assert "torch" in lines and "not installed" not in lines["torch"]
+
+
+def test_overrides_after_a_flag_still_apply(capsys):
+    from vla_rl.cli.main import main
+
+    # `placement.pipeline_stages=3` does not divide 4 envs: the plan must refuse it, which it can only
+    # do if the override after `--json` reached the config.
+    assert main(["plan", "--json", "env.num_envs=4", "placement.pipeline_stages=3"]) == 2
+    assert "pipeline_stages" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["plan", "--no-such-flag"])

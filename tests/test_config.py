@@ -37,6 +37,14 @@ def test_nested_override_sets_typed_value():
     assert config.runner.video is False
 
 
+def test_scientific_notation_without_a_dot_is_a_number():
+    # PyYAML (YAML 1.1) reads "3e-4" as a string; a learning rate written that way must still load.
+    config = load_config(None, ["algorithm.lr=3e-4", "algorithm.value_lr=1E-3"])
+    assert config.algorithm.lr == pytest.approx(3e-4) and config.algorithm.value_lr == pytest.approx(1e-3)
+    with pytest.raises(ConfigError, match="must be a number"):
+        load_config(None, ["algorithm.lr=3e-"])
+
+
 def test_unknown_override_key_names_it_and_the_command_line():
     with pytest.raises(ConfigError) as err:
         load_config(None, ["algorithm.bogus_key=1"])

@@ -1,7 +1,7 @@
 """End to end: the quickstart recipe on reduced sizes, through the real CLI entry point.
 
-Real ManiSkill3 (CPU physics, software rendering), a real tiny OpenVLA-style transformers policy,
-PPO, checkpoint, evaluation, video; then `vla-rl eval` on the checkpoint it wrote.
+Real ManiSkill3 (CPU physics, software rendering): scripted demonstrations, SFT of the recipe's
+policy, PPO, checkpoint, evaluation, video; then `vla-rl eval` on the checkpoint it wrote.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from vla_rl.cli.main import main
 from vla_rl.models.registry import load_policy
 from vla_rl.runner.metrics_log import read_metrics
 
-SMALL = ["runner.iterations=2", "rollout.steps_per_iteration=6", "env.num_envs=2", "env.max_episode_steps=5",
-         "runner.eval_episodes=2", "algorithm.num_minibatches=2"]
+SMALL = ["runner.iterations=2", "rollout.steps_per_iteration=6", "env.num_envs=2", "env.max_episode_steps=25",
+         "runner.eval_episodes=2", "algorithm.num_minibatches=2", "warmstart.demos=2", "warmstart.sft_steps=5",
+         "warmstart.eval_loss_every=5"]
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,8 @@ def run_dir(tmp_path_factory):
 
 def test_train_writes_config_logs_checkpoint_and_video(run_dir):
     assert (run_dir / "config.yaml").is_file()
+    assert (run_dir / "sft" / "policy" / "config.json").is_file(), "the recipe's warm start did not run"
+    assert (run_dir / "eval" / "comparison.json").is_file(), "no paired SFT vs RL comparison"
     rows = read_metrics(run_dir / "logs")
     train_rows = [r for r in rows if "train/loss" in r]
     assert [r["iteration"] for r in train_rows] == [1, 2]

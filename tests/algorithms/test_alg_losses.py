@@ -206,6 +206,8 @@ def test_shape_and_entropy_errors_name_the_input():
         grpo_loss(**{**b, "entropy": None}, **{**ACTOR, "entropy_coef": 0.01})
     with pytest.raises(ValueError, match="values has shape"):
         ppo_loss(**b, **{**critic(), "values": torch.zeros(4, 1, dtype=D)}, **ACTOR, value_clip=None, huber_delta=None, vf_coef=0.5)
+    with pytest.raises(ValueError, match="values is missing: one value per sample"):  # a policy without a value head
+        ppo_loss(**b, **{**critic(), "values": None}, **ACTOR, value_clip=None, huber_delta=None, vf_coef=0.5)
 
 
 def test_registry_entries():

@@ -21,8 +21,6 @@ def test_warmstart_section_is_validated_with_fixes_in_the_message():
             load_config(None, [override])
 
 
-@pytest.mark.skip(reason="issue 8 in progress: the SFT->RL quickstart recipes (quickstart with warmstart, "
-                         "quickstart_grpo) have not landed yet; remove this skip when they do")
 @pytest.mark.parametrize("recipe", ["quickstart", "quickstart_grpo"])
 def test_recipes_load_with_a_warm_start(recipe):
     config = load_config(recipe)

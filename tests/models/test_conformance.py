@@ -82,6 +82,20 @@ def test_save_load_identity(family_policy, make_obs, tmp_path):
     assert torch.equal(a.logprobs, b.logprobs) and torch.equal(a.values, b.values)
 
 
+@pytest.mark.parametrize("family", sorted(CONFIGS))
+def test_a_checkpoint_without_value_head_gets_a_fresh_one_for_a_critic(family, make_obs, tmp_path):
+    # SFT without a critic, then PPO from it: `model.value_head=true` adds an untrained head.
+    from dataclasses import replace
+
+    cfg = CONFIGS[family]
+    plain = build_policy(replace(cfg, value_head=False), ACTION_DIM, CAMERAS, PROPRIO, seed=0)
+    plain.save_pretrained(str(tmp_path))
+    critic = build_policy(replace(cfg, value_head=True, pretrained=str(tmp_path)), ACTION_DIM, CAMERAS, PROPRIO, seed=0)
+    obs = _obs(make_obs, 2, seed=4)
+    assert plain.act(obs).values is None and critic.act(obs).values.shape == (2,)
+    torch.testing.assert_close(plain.act(obs, mode="greedy").logprobs, critic.act(obs, mode="greedy").logprobs)
+
+
 def test_gradients_reach_every_trainable_parameter(family_policy, make_obs):
     _, policy = family_policy
     out = policy.act(_obs(make_obs, 4, seed=4))

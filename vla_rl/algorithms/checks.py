@@ -19,6 +19,8 @@ def require_detached(name: str, tensor: torch.Tensor | None, fix: str = "") -> N
 
 def require_shape(name: str, tensor: torch.Tensor, shape: Sequence[int | None], what: str) -> None:
     """Check `tensor.shape` against `shape` (None matches any size); `what` describes the layout."""
+    if tensor is None:
+        raise ValueError(f"{name} is missing: {what}")
     ok = tensor.dim() == len(shape) and all(s is None or s == t for s, t in zip(shape, tensor.shape))
     if not ok:
         want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"

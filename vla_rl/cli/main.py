@@ -32,7 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse stops filling `[RECIPE] [key=value ...]` at the first flag; overrides after a flag
+    # (`vla-rl train RECIPE --no-progress runner.iterations=2`) belong to them too.
+    overrides = [a for a in extra if "=" in a and not a.startswith("-")]
+    if overrides and isinstance(getattr(args, "args", None), list):
+        args.args.extend(overrides)
+        extra = [a for a in extra if a not in overrides]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS.get(args.command).run(args)
     except ConfigError as exc:

@@ -9,8 +9,12 @@ known, the file it came from, so a user can fix the right line.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+"""Scientific notation without a dot, which YAML 1.1 (PyYAML) leaves a string."""
 
 
 class ConfigError(ValueError):
@@ -83,6 +87,8 @@ def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
         kt, vt = get_args(tp) or (Any, Any)
         return {_convert(kt, k, f"{key}.<key>", source): _convert(vt, v, f"{key}.{k}", source) for k, v in value.items()}
     if tp is float:
+        if isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads "3e-4" (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}{key}={value!r} must be a number", key=key)
         return float(value)

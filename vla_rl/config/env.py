@@ -40,6 +40,11 @@ class EnvConfig:
     """Number of environments stepped together (N)."""
     num_workers: int | None = None
     """Worker processes holding the N envs; None = min(num_envs, CPU cores). LIBERO always uses one per env."""
+    terminate_on_success: bool = True
+    """False: a success does not end the episode; the task keeps rewarding the success state until
+    the time limit (how ManiSkill's PPO baselines train with dense rewards, where ending on success
+    would make success worth less than hovering near it). Success counts once it happens. ManiSkill
+    only; demonstrations always end on success."""
     auto_reset: bool = True
     """True: reset a finished env right away (PPO, partial reset); False: fixed-length episodes (GRPO)."""
     seed: int = 0

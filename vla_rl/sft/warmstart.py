@@ -49,7 +49,7 @@ def make_demos(config: Config, out_dir: str | Path, progress: bool = True) -> tu
     from simulators.registry import make_env
 
     ws = config.warmstart
-    env = make_env(replace(config.env, auto_reset=False))
+    env = make_env(replace(config.env, auto_reset=False, terminate_on_success=True))
     try:
         spec = env.spec
         meta = demo_metadata(env, source=f"scripted:{spec.backend}/{spec.task}")

@@ -119,8 +119,14 @@ class CNNPolicy(Policy):
     def from_pretrained(cls, path: str, cfg: ModelConfig | None = None) -> "CNNPolicy":
         config = read_config(path)
         section = config["vla_rl"]
-        policy = cls._from_meta(section["meta"], config["norm_stats"], resolve(section["codec"], cfg, None))
-        policy.net.load_state_dict(read_weights(path))
+        meta = dict(section["meta"])
+        fresh_value_head = bool(cfg is not None and cfg.value_head and not meta["value_head"])
+        meta["value_head"] = meta["value_head"] or fresh_value_head  # PPO from a checkpoint trained without a critic
+        policy = cls._from_meta(meta, config["norm_stats"], resolve(section["codec"], cfg, None))
+        missing, unexpected = policy.net.load_state_dict(read_weights(path), strict=False)
+        missing = [k for k in missing if not (fresh_value_head and k.startswith("value_head."))]
+        if missing or unexpected:
+            raise ValueError(f"{path}: weights do not match the config: missing {missing[:8]}, unexpected {unexpected[:8]}")
         return load_adapter(policy.to(DTYPES[cfg.dtype]) if cfg else policy, path)
 
     def save_pretrained(self, path: str) -> None:
