@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 from placement.cluster import Cluster, detect_cluster
 from vla_rl.config.core import ConfigError
+from vla_rl.engines.registry import DISTRIBUTED_ENGINES
 
 MODES = ("collocated", "hybrid", "disaggregated")
 
@@ -177,10 +178,14 @@ def make_plan(config, cluster: Cluster | None = None) -> Plan:
                               f"placement.rollout={p.rollout!r} names {len(rollout)}; give it one GPU, use "
                               "disaggregated, or placement.backend=ray", key="placement.rollout")
         notes.append(f"the local collocated policy acts on {cluster.name(rollout[0])}")
-    actor_workers = len(actor) if p.engine == "fsdp2" else 1
+    actor_workers = len(actor) if p.engine in DISTRIBUTED_ENGINES else 1
     if p.engine == "single" and cluster.kind == "gpu" and len(actor) > 1:
-        notes.append(f"engine single trains on {cluster.name(actor[0])} only; placement.engine=fsdp2 shards over "
-                     f"all {len(actor)} actor GPUs")
+        notes.append(f"engine single trains on {cluster.name(actor[0])} only; placement.engine=fsdp2 (or deepspeed) "
+                     f"under torchrun trains one data-parallel rank per actor GPU")
+    if p.engine in DISTRIBUTED_ENGINES:
+        notes.append(f"engine {p.engine} runs under torchrun, one data-parallel rank per device: rank r gets "
+                     "env.num_envs / ranks envs and device r for env, rollout and actor (collocated), and acts with a "
+                     "local copy of the policy refreshed after every update")
     offload: tuple[str, ...] = ()
     if cluster.kind == "gpu" and p.offload and mode != "disaggregated":
         offload = ("actor optimizer state -> host memory during rollout",)

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from simulators.base import ChunkStepResult, Obs, StepResult
+from simulators.base import ChunkStepResult, Obs, ResetCursor, StepResult
 
 
 class EnvActor:
@@ -73,7 +73,7 @@ class _Pending:
     """(actor index, global env ids of that actor in this chunk, result ref)."""
 
 
-class RayVectorEnv:
+class RayVectorEnv(ResetCursor):
     """See the module docstring. `actors[i]` holds envs `blocks[i]` (contiguous, in order)."""
 
     def __init__(self, actors: Sequence[Any], blocks: Sequence[Sequence[int]], auto_reset: bool, seed: int) -> None:
@@ -164,14 +164,6 @@ class RayVectorEnv:
     def worker_env_ids(self) -> list[list[int]]:
         """The env indices each env actor holds (an actor steps its envs one after another)."""
         return [list(b) for b in self.blocks]
-
-    def get_reset_cursor(self) -> int:
-        return self._cursor
-
-    def set_reset_cursor(self, cursor: int) -> None:
-        if cursor < 0:
-            raise ValueError(f"reset cursor must be >= 0, got {cursor}")
-        self._cursor = int(cursor)
 
     def devices(self) -> list[dict[str, Any]]:
         """What each env actor and its simulator processes were given (see `EnvActor.devices`)."""

@@ -145,3 +145,20 @@ class VectorEnv(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ResetCursor:
+    """The reset-id cursor of a vectorised env (reset ids are handed out in order from `seed`); a
+    class that mixes it in sets `self._cursor` and takes ids from it."""
+
+    _cursor: int
+
+    def get_reset_cursor(self) -> int:
+        """The next reset id the cursor will hand out."""
+        return self._cursor
+
+    def set_reset_cursor(self, cursor: int) -> None:
+        """Continue handing out reset ids from `cursor` (exact resume)."""
+        if cursor < 0:
+            raise ValueError(f"reset cursor must be >= 0, got {cursor}")
+        self._cursor = int(cursor)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from simulators.base import ChunkStepResult, EnvSpec, Obs, StepResult, VectorEnv
+from simulators.base import ChunkStepResult, EnvSpec, Obs, ResetCursor, StepResult, VectorEnv
 from simulators.episodes import ChunkRecord, EpisodeBook
 from simulators.single_env import SingleEnvInfo, SingleObs
 from simulators.worker import worker_main
@@ -91,7 +91,7 @@ class WorkerPlan:
     """Environment variables set in the worker before the simulator is imported."""
 
 
-class SubprocVectorEnv(VectorEnv):
+class SubprocVectorEnv(ResetCursor, VectorEnv):
     """Vectorised env over worker processes; see the module docstring."""
 
     def __init__(
@@ -233,14 +233,6 @@ class SubprocVectorEnv(VectorEnv):
     def worker_env_ids(self) -> list[list[int]]:
         """The env indices each worker process holds (envs of one worker are stepped one after another)."""
         return [list(w.env_ids) for w in self._workers]
-
-    def get_reset_cursor(self) -> int:
-        return self._cursor
-
-    def set_reset_cursor(self, cursor: int) -> None:
-        if cursor < 0:
-            raise ValueError(f"reset cursor must be >= 0, got {cursor}")
-        self._cursor = int(cursor)
 
     def close(self) -> None:
         if self._closed:

@@ -86,7 +86,7 @@ def test_sft_command_saves_what_model_pretrained_loads(push_demos, tmp_path):
     loaded = build_policy(config.model, action_dim=7, cameras=("main",), proprio_dim=8, seed=1,
                           gripper_convention="open_positive")
     demos = load_demos(push_demos)
-    saved = _policy(demos, pretrained=str(out / "policy"))
+    saved = _policy(demos, family=config.model.family, pretrained=str(out / "policy"))
     inputs = forward_inputs(loaded, episode_samples(list(demos)[:1], chunk=1))
     torch.testing.assert_close(loaded.evaluate(inputs).logprobs, saved.evaluate(inputs).logprobs)
 

@@ -80,7 +80,7 @@ def test_gpu_collocated_offloads_the_optimizer_and_single_engine_notes_unused_gp
     (["placement.env=0", "placement.rollout=0-1"], "share devices"),
     (["placement.env=0", "placement.rollout=1", "placement.actor=0"], "does not contain the rollout"),
     (["placement.pipeline_stages=2"], "needs env and rollout on different devices"),
-    (["placement.env=0", "placement.rollout=1", "placement.pipeline_stages=3"], "does not divide env.num_envs=4"),
+    (["env.num_envs=4", "placement.env=0", "placement.rollout=1", "placement.pipeline_stages=3"], "does not divide env.num_envs=4"),
     (["placement.env=0", "placement.rollout=1", "placement.pipeline_stages=2", "env.num_workers=3"],
      "must be a multiple of placement.pipeline_stages=2"),
     (["placement.env=0", "placement.rollout=1", "placement.mode=disaggregated"], "describe hybrid"),
@@ -114,7 +114,7 @@ def test_plan_command_prints_the_plan_and_refuses_bad_ones(capsys):
     import vla_rl.cli.plan  # noqa: F401 - registers the command
     from vla_rl.cli.main import main
 
-    assert main(["plan", "placement.device=cpu", "placement.env=0", "placement.rollout=1",
+    assert main(["plan", "env.num_envs=4", "placement.device=cpu", "placement.env=0", "placement.rollout=1",
                  "placement.pipeline_stages=2"]) == 0
     out = capsys.readouterr().out
     assert "hybrid" in out and "2 stage(s) of 2 envs" in out

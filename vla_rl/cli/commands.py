@@ -38,3 +38,13 @@ def split_recipe_args(args: list[str]) -> tuple[str | None, list[str]]:
     if args and "=" not in args[0]:
         return args[0], args[1:]
     return None, list(args)
+
+
+def run_command(name: str, argv: list[str] | None = None) -> int:
+    """`python -m vla_rl.cli.<name> ARGS` (what torchrun starts on each rank): `vla-rl <name> ARGS`,
+    with the same parsing and error handling."""
+    import sys
+
+    from vla_rl.cli.main import main
+
+    return main([name, *(sys.argv[1:] if argv is None else argv)])

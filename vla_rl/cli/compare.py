@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from vla_rl.cli.commands import COMMANDS, Command
+from vla_rl.cli.commands import COMMANDS, Command, run_command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,10 +95,8 @@ COMMANDS.register("compare")(Command(help="compare two checkpoints on the same e
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run this command alone (`python -m vla_rl.cli.compare ...`), before it is listed in vla_rl.cli.main."""
-    parser = argparse.ArgumentParser(prog="vla-rl compare", description=COMMANDS.get("compare").help)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """`python -m vla_rl.cli.compare ...`: the same as `vla-rl compare ...`."""
+    return run_command("compare", argv)
 
 
 if __name__ == "__main__":

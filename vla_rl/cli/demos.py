@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vla_rl.cli.commands import COMMANDS, Command, add_recipe_arguments, split_recipe_args
+from vla_rl.cli.commands import COMMANDS, Command, add_recipe_arguments, run_command, split_recipe_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,10 +47,8 @@ COMMANDS.register("demos")(Command(help="generate scripted demonstrations of a t
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run this command alone (`python -m vla_rl.cli.demos ...`), before it is listed in vla_rl.cli.main."""
-    parser = argparse.ArgumentParser(prog="vla-rl demos", description=COMMANDS.get("demos").help)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """`python -m vla_rl.cli.demos ...`: the same as `vla-rl demos ...`."""
+    return run_command("demos", argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from vla_rl.cli.commands import COMMANDS, Command
+from vla_rl.cli.commands import COMMANDS, Command, run_command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,10 +64,8 @@ COMMANDS.register("report")(Command(help="write the report (success with Wilson 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run this command alone (`python -m vla_rl.cli.report ...`), before it is listed in vla_rl.cli.main."""
-    parser = argparse.ArgumentParser(prog="vla-rl report", description=COMMANDS.get("report").help)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """`python -m vla_rl.cli.report ...`: the same as `vla-rl report ...`."""
+    return run_command("report", argv)
 
 
 if __name__ == "__main__":

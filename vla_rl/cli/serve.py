@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from vla_rl.cli.commands import COMMANDS, Command
+from vla_rl.cli.commands import COMMANDS, Command, run_command
 
 API_KEY_ENV = "VLA_RL_API_KEY"
 
@@ -94,10 +94,8 @@ COMMANDS.register("serve")(Command(help="serve a saved policy to robots (openpi 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run this command alone (`python -m vla_rl.cli.serve ...`), before it is listed in vla_rl.cli.main."""
-    parser = argparse.ArgumentParser(prog="vla-rl serve", description=COMMANDS.get("serve").help)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """`python -m vla_rl.cli.serve ...`: the same as `vla-rl serve ...`."""
+    return run_command("serve", argv)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from vla_rl.cli.commands import COMMANDS, Command, add_recipe_arguments, split_recipe_args
+from vla_rl.cli.commands import COMMANDS, Command, add_recipe_arguments, run_command, split_recipe_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,10 +67,8 @@ COMMANDS.register("sft")(Command(help="supervised fine-tuning of a policy on dem
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run this command alone (`python -m vla_rl.cli.sft ...`), before it is listed in vla_rl.cli.main."""
-    parser = argparse.ArgumentParser(prog="vla-rl sft", description=COMMANDS.get("sft").help)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """`python -m vla_rl.cli.sft ...`: the same as `vla-rl sft ...`."""
+    return run_command("sft", argv)
 
 
 if __name__ == "__main__":

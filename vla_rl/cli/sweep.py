@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from vla_rl.cli.commands import COMMANDS, Command
+from vla_rl.cli.commands import COMMANDS, Command, run_command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,17 +124,8 @@ COMMANDS.register("sweep")(Command(help="train a grid of runs at equal cost and 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run this command alone (`python -m vla_rl.cli.sweep ...`), before it is listed in vla_rl.cli.main."""
-    from vla_rl.config.core import ConfigError
-
-    parser = argparse.ArgumentParser(prog="vla-rl sweep", description=COMMANDS.get("sweep").help)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except ConfigError as exc:
-        print(f"vla-rl sweep: config error: {exc}", file=sys.stderr)
-        return 2
+    """`python -m vla_rl.cli.sweep ...`: the same as `vla-rl sweep ...`."""
+    return run_command("sweep", argv)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,19 @@
-"""`vla-rl train [RECIPE] [key=value ...]`: train a policy; with no arguments, the quickstart."""
+"""`vla-rl train [RECIPE] [key=value ...]`: train a policy; with no arguments, the quickstart.
+
+With a distributed engine the ranks are started by torchrun, which runs this module:
+    torchrun --nproc-per-node 2 -m vla_rl.cli.train [RECIPE] placement.engine=fsdp2 [key=value ...]
+(`vla_rl.runner.distributed`); only rank 0 prints the summary and writes the report.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 from rich.table import Table
 
-from vla_rl.cli.commands import COMMANDS, Command, add_recipe_arguments, split_recipe_args
+from vla_rl.cli.commands import COMMANDS, Command, add_recipe_arguments, run_command, split_recipe_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,25 +51,47 @@ def run(args: argparse.Namespace) -> int:
 
     recipe, overrides = split_recipe_args(args.args)
     config = load_config(recipe, overrides)
-    console = Console()
+    from vla_rl.runner.distributed import start_ranks, stop_ranks
+
+    started = start_ranks(config, args.args)
+    try:
+        return _train(config, args)
+    finally:
+        if started:
+            stop_ranks()
+
+
+def _train(config, args: argparse.Namespace) -> int:
+    import torch.distributed as dist
+
     from vla_rl.runner.loop import Runner
+
+    is_main = not dist.is_initialized() or dist.get_rank() == 0
+    console = Console(quiet=not is_main)
 
     warm = None
     if config.warmstart.enabled and not config.runner.resume:  # demos -> SFT; RL then starts from the SFT policy
         from pathlib import Path
 
+        from vla_rl.runner.distributed import on_main_rank
         from vla_rl.sft.warmstart import warm_start
 
-        config, warm = warm_start(config, Path(config.runner.output_dir) / config.runner.name, console,
-                                  progress=not args.no_progress)
+        def warm_up():
+            nonlocal warm
+            rl_config, warm = warm_start(config, Path(config.runner.output_dir) / config.runner.name, console,
+                                         progress=not args.no_progress)
+            return rl_config
+
+        config = on_main_rank(warm_up)  # (data-parallel: rank 0 warms up, the others start from its SFT policy)
     runner = Runner(config, console=console, progress=not args.no_progress)
     try:
         summary = runner.run()
         spec = runner.env.spec
     finally:
         runner.close()
-    print_summary(console, summary)
-    report_run(console, config, summary, spec, warm)
+    if is_main:
+        print_summary(console, summary)
+        report_run(console, config, summary, spec, warm)
     return 0
 
 
@@ -83,3 +111,12 @@ def report_run(console: Console, config, summary, spec, warm) -> None:
 
 COMMANDS.register("train")(Command(help="train a policy with RL (default: the quickstart recipe)",
                                    add_arguments=add_arguments, run=run))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vla_rl.cli.train ...`: the same as `vla-rl train ...`."""
+    return run_command("train", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -78,8 +78,12 @@ class PlacementConfig:
     """On CPU slots, pin each component's processes to its slots (off: slower on a shared 2-core machine, see docs)."""
     offload: bool = True
     """Collocated/hybrid on GPUs: move the actor's optimizer state to host memory during the rollout."""
-    engine: Literal["single", "fsdp2"] = "single"
-    """Training engine of the actor: one process ("single"), or FSDP2 sharding (vla_rl.engines.fsdp2)."""
+    engine: Literal["single", "fsdp2", "deepspeed"] = "single"
+    """Training engine of the actor: one process ("single"), or data-parallel ranks launched with torchrun that
+    shard it with FSDP2 ("fsdp2") or DeepSpeed ZeRO ("deepspeed"); see vla_rl.engines and docs/placement.md."""
+    zero_stage: int | None = None
+    """engine=deepspeed: ZeRO stage 1 (optimizer state partitioned over ranks), 2 (+ gradients) or 3 (+ parameters);
+    null = 2. Refused with any other engine."""
     torch_threads: int = 0
     """torch intra-op threads in the main process (0: leave torch's default, or the pinned slot count)."""
     ray_address: str | None = None
@@ -95,6 +99,12 @@ class PlacementConfig:
               f"placement.env_workers_per_device={self.env_workers_per_device} must be >= 1")
         check(self.pipeline_stages >= 1,
               f"placement.pipeline_stages={self.pipeline_stages} must be >= 1 (1 runs phases without a pipeline)")
+        check(self.zero_stage is None or self.engine == "deepspeed",
+              f"placement.zero_stage={self.zero_stage} only applies to placement.engine=deepspeed; remove it or set "
+              "placement.engine=deepspeed")
+        check(self.zero_stage in (None, 1, 2, 3),
+              f"placement.zero_stage={self.zero_stage} is not a ZeRO stage; use 1 (optimizer state partitioned), "
+              "2 (+ gradients), 3 (+ parameters) or null (2)")
         check(self.torch_threads >= 0, f"placement.torch_threads={self.torch_threads} must be >= 0")
         check(self.ray_address is None or self.backend == "ray",
               f"placement.ray_address={self.ray_address!r} only applies to placement.backend=ray; remove it or set "

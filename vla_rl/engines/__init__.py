@@ -1,1 +1,1 @@
-"""Training engines: how the actor's parameters are stepped (single process now; FSDP2, DeepSpeed next)."""
+"""Training engines: how the actor's parameters are stepped (one process, FSDP2, DeepSpeed ZeRO); see registry.py."""

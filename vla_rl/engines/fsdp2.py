@@ -6,22 +6,19 @@ Every `nn.ModuleList` entry (transformer blocks of the towers and the LM) become
 and the policy the root; `act` and `evaluate` are registered as forward methods so the root's
 parameters are gathered around them. Each rank evaluates its own share of the batch and calls
 `step(loss)` with the mean loss of that share: gradients are averaged over ranks, so equal shares
-train like one process on the whole batch. `state_dict()` is the full optimizer state keyed by
-parameter name, the same format as the single-process engine (`vla_rl.engines.optim_state`), and
-`full_model_state()` gathers the weights for `save_pretrained` on rank 0.
+train like one process on the whole batch. The step, offload and checkpoint format are
+`vla_rl.engines.base.TorchEngine`'s (the optimizer state is name-keyed and unsharded, as with the
+single-process engine); `full_model_state()` gathers the weights, e.g. for `save_pretrained`.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from vla_rl.engines.optim_state import load_optimizer, save_optimizer
-from vla_rl.engines.registry import ENGINES
-from vla_rl.engines.single import move_optimizer_state, param_groups
+from vla_rl.engines.base import TorchEngine
+from vla_rl.engines.registry import ENGINES, require_process_group
 
 FORWARD_METHODS = ("act", "evaluate")
 
@@ -45,59 +42,30 @@ def shard_policy(policy: nn.Module) -> nn.Module:
     return policy
 
 
-class FSDP2Engine:
+class FSDP2Engine(TorchEngine):
     """Steps a sharded policy; see the module docstring."""
 
-    def __init__(self, policy: nn.Module, lr: float, value_lr: float, weight_decay: float,
-                 max_grad_norm: float | None) -> None:
-        self.policy = shard_policy(policy)
-        self.max_grad_norm = max_grad_norm
-        groups = param_groups(self.policy, lr, value_lr)  # DTensor parameters, grouped like SingleEngine
-        self.params = [p for g in groups for p in g["params"]]
-        self.optimizer = torch.optim.AdamW(groups, weight_decay=weight_decay)
-
-    def step(self, loss: torch.Tensor) -> dict[str, float]:
-        """Backward (gradients reduce-scattered, averaged over ranks), clip by the global norm, step."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grads = [p for p in self.params if p.grad is not None]
-        if self.max_grad_norm is not None:
-            norm = torch.nn.utils.clip_grad_norm_(grads, self.max_grad_norm)
-        else:
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in grads]))
-        norm = norm.full_tensor() if hasattr(norm, "full_tensor") else norm
-        self.optimizer.step()
-        return {"train/grad_norm": float(norm)}
-
-    def offload(self) -> None:
-        move_optimizer_state(self.optimizer, torch.device("cpu"))
-
-    def onload(self) -> None:
-        if self.params:
-            move_optimizer_state(self.optimizer, self.params[0].device)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Full optimizer state keyed by parameter name (collective: every rank must call it)."""
-        return save_optimizer(self.policy, self.optimizer)
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        load_optimizer(self.policy, self.optimizer, state)
+    def prepare(self, policy: nn.Module) -> nn.Module:
+        return shard_policy(policy)
 
     def full_model_state(self) -> dict[str, torch.Tensor]:
-        """The unsharded weights on the CPU (collective), e.g. for `save_pretrained` on rank 0."""
+        """The unsharded weights on the CPU, on every rank (collective: every rank must call it)."""
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-        return get_model_state_dict(self.policy, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        # (cpu_offload=True would leave the other ranks empty-handed; their rollout replicas need the weights)
+        state = get_model_state_dict(self.policy, options=StateDictOptions(full_state_dict=True))
+        return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+    def load_model_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Shard whole weights (every rank passes the same `state`) into the policy's parameters."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        set_model_state_dict(self.policy, state, options=StateDictOptions(full_state_dict=True))
 
 
 @ENGINES.register("fsdp2")
 def build_fsdp2(config, policy: nn.Module) -> FSDP2Engine:
-    if not dist.is_initialized():
-        from vla_rl.config.core import ConfigError
-
-        raise ConfigError("placement.engine=fsdp2 shards the actor over the ranks of a torch.distributed group, and "
-                          "the runner drives one actor process: launch the actor ranks with torchrun (see "
-                          "docs/placement.md) or use placement.engine=single", key="placement.engine")
+    require_process_group("fsdp2")
     algo = config.algorithm
     return FSDP2Engine(policy, lr=algo.lr, value_lr=algo.value_lr, weight_decay=algo.weight_decay,
                        max_grad_norm=algo.max_grad_norm)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -115,11 +115,13 @@ def collect_window(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temp
 
 @torch.no_grad()
 def collect_episodes(env, policy, buffer: RolloutBuffer, reset_ids: Sequence[int], temperature: float,
-                     progress: bool = True) -> EpisodeStats:
+                     progress: bool = True, all_ended: Callable[[bool], bool] = bool) -> EpisodeStats:
     """Run one fixed-length episode per environment from `reset_ids`, recording T steps.
 
     The environment must have auto-reset off: after an episode ends its environment ignores actions
-    and reports zero reward; `done` marks each step at or after the episode's end.
+    and reports zero reward; `done` marks each step at or after the episode's end. Recording stops
+    early once `all_ended(every episode here has ended)` (data-parallel ranks pass a collective, so
+    all stop at the step the slowest rank's episodes end, as one process over all envs would).
     """
     buffer.reset()
     stats = EpisodeStats()
@@ -134,7 +136,7 @@ def collect_episodes(env, policy, buffer: RolloutBuffer, reset_ids: Sequence[int
         stats.add(result.info)
         ended |= done_now
         obs = result.obs
-        if bool(ended.all()):  # every episode is over: the remaining steps would all be masked
+        if all_ended(bool(ended.all())):  # every episode is over: the remaining steps would all be masked
             break
     return stats
 

@@ -3,7 +3,8 @@
     sync weights -> roll out -> advantages -> update -> log   (every K: evaluate, checkpoint)
 
 each phase under a named timer. Where components run is the placement's business (`workers`);
-the loop only calls them.
+the loop only calls them. A data-parallel run (a distributed engine under torchrun) goes through the
+hooks of `self.ranks` (`vla_rl.runner.distributed`); with one process each hook is the identity.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from vla_rl.eval.episodes import EvalResult, evaluate_policy, write_eval_record
 from vla_rl.runner.buffer import RolloutBuffer
 from vla_rl.runner.collect import (collect_episodes, collect_episodes_pipelined, collect_window,
                                    collect_window_pipelined)
-from vla_rl.runner.metrics_log import MetricsLog
+from vla_rl.runner.distributed import ranks_for
 from vla_rl.runner.timers import PhaseTimers
 from vla_rl.runner.update import compute_advantages, update_policy
 from vla_rl.serve.schema import schema_for_env
@@ -60,15 +61,17 @@ class Runner:
 
     def __init__(self, config: Config, console: Console | None = None, progress: bool = True) -> None:
         self.config = config
-        self.console = console or Console(stderr=True)
-        self.progress = progress
+        self.ranks = ranks_for(config)
+        self.console = console or Console(stderr=True, quiet=not self.ranks.is_main)
+        self.progress = progress and self.ranks.is_main
         self.run_dir = Path(config.runner.output_dir) / config.runner.name
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.yaml").write_text(dump_config(config))
+        if self.ranks.is_main:
+            (self.run_dir / "config.yaml").write_text(dump_config(config))
         seed_everything(config.runner.seed)
         self.timers = PhaseTimers()
         with self.timers.phase("setup"):
-            self.workers = build_workers(config)
+            self.workers = self.ranks.prepare(build_workers(self.ranks.local_config(config)), config)
         self.env = self.workers.env
         self.policy = self.workers.policy
         self.rollout = self.workers.rollout  # what acts in rollouts: the policy itself, or a separate worker
@@ -84,7 +87,7 @@ class Runner:
         """The observation a resumed PPO window continues from (None: start with env.reset())."""
         if config.runner.resume:
             self._resume(config.runner.resume)
-        self.log = MetricsLog(self.run_dir / "logs")
+        self.log = self.ranks.open_log(self.run_dir / "logs")
 
     # ---- checkpoints ------------------------------------------------------------------------
     def _resume(self, path: str) -> None:
@@ -97,6 +100,7 @@ class Runner:
         self.workers.engine.load_state_dict(state.optimizer)
         restore_rng(state.rng)
         self.generator.set_state(state.extra["generator"])
+        self.ranks.restore_extra(state.extra, self.generator)
         self.env.set_reset_cursor(state.reset_cursor)
         self.iteration = state.iteration
         self.env_steps = state.extra.get("env_steps", 0)
@@ -105,7 +109,7 @@ class Runner:
         self.workers.load_state_dict(state.extra.get("workers", {}))
         if "env_state" in state.extra:  # episodes in flight when the checkpoint was written continue
             self.env.set_state(state.extra["env_state"])
-            self.resumed_obs = state.extra["obs"]
+            self.resumed_obs = self.ranks.local_obs(state.extra["obs"])
         self.console.print(f"resumed from {checkpoint} at iteration {self.iteration}")
 
     def save(self, obs=None) -> Path:
@@ -115,7 +119,8 @@ class Runner:
                  "policy_actions": self.policy_actions, "workers": self.workers.state_dict(),
                  "train_seconds": self._train_seconds()}
         if obs is not None and hasattr(self.env, "get_state"):
-            extra.update(env_state=self.env.get_state(), obs=obs)
+            extra.update(env_state=self.env.get_state(), obs=self.ranks.gather_obs(obs))
+        extra.update(self.ranks.checkpoint_extra(self.generator))
         state = TrainerState(
             iteration=self.iteration,
             reset_cursor=self.env.get_reset_cursor(),
@@ -123,17 +128,20 @@ class Runner:
             rng=capture_rng(),
             extra=extra,
         )
-        spec = self.env.spec
-        schema = schema_for_env(spec.cameras, spec.proprio_dim, reads_proprio=self.config.model.use_proprio)
-        return save_checkpoint(self.run_dir / "checkpoints", self.policy, state, dump_config(self.config),
-                               extra_files={"serve_schema.json": json.dumps(to_dict(schema), indent=2) + "\n"})
+        path = None
+        if self.ranks.is_main:
+            spec = self.env.spec
+            schema = schema_for_env(spec.cameras, spec.proprio_dim, reads_proprio=self.config.model.use_proprio)
+            path = save_checkpoint(self.run_dir / "checkpoints", self.policy, state, dump_config(self.config),
+                                   extra_files={"serve_schema.json": json.dumps(to_dict(schema), indent=2) + "\n"})
+        return self.ranks.comm.gather(path)[0]  # (every rank waits for the main one to write it)
 
     # ---- phases --------------------------------------------------------------------------------
     def evaluate(self, record_video: bool = False) -> tuple[EvalResult, Path | None]:
         cfg = self.config
-        ids = [cfg.runner.eval_seed + i for i in range(cfg.runner.eval_episodes)]
+        ids = self.ranks.shard([cfg.runner.eval_seed + i for i in range(cfg.runner.eval_episodes)])
         sink, writer, video_path = None, None, None
-        if record_video:
+        if record_video and self.ranks.is_main:
             from simulators.video import EpisodeVideo
 
             video_path = self.run_dir / "videos" / f"eval-iter-{self.iteration:06d}.mp4"
@@ -148,7 +156,7 @@ class Runner:
             self.env.auto_reset = cfg.env.auto_reset
             if writer is not None:
                 writer.close()
-        return result, video_path
+        return self.ranks.gather_eval(result), video_path
 
     def train_iteration(self, obs, buffer: RolloutBuffer):
         cfg = self.config
@@ -156,18 +164,20 @@ class Runner:
             self.workers.sync_weights()
         with self.timers.phase("rollout"), self.workers.phase("rollout"):
             obs, stats, last_values = self.collect(buffer, obs)
-        steps = int(buffer.t * self.env.num_envs)
+        stats = self.ranks.gather_stats(stats)
+        steps = int(self.ranks.total(buffer.t * self.env.num_envs))
         self.policy_actions += steps
         self.env_steps += steps * self.policy.action_chunk
         with self.timers.phase("advantages"):
-            adv_metrics = compute_advantages(cfg.algorithm, buffer, last_values)
+            adv_metrics = compute_advantages(cfg.algorithm, buffer, last_values, all_reduce=self.ranks.all_reduce)
         with self.timers.phase("train"), self.workers.phase("train"):
-            self.policy.train()
-            train_metrics = update_policy(cfg.algorithm, cfg.rollout, self.policy, self.workers.engine, buffer,
-                                          self.generator, self.ref_policy)
+            trained = self.workers.engine.policy  # the policy itself, or the engine's sharded module
+            trained.train()
+            train_metrics = update_policy(cfg.algorithm, cfg.rollout, trained, self.workers.engine, buffer,
+                                          self.generator, self.ref_policy, comm=self.ranks.comm)
         self.iteration += 1
         times = self.timers.pop()
-        metrics = {**stats.metrics("env"), **adv_metrics, **train_metrics,
+        metrics = {**stats.metrics("env"), **self.ranks.mean_metrics({**adv_metrics, **train_metrics}),
                    **{f"time/{k}": v for k, v in times.items()},
                    "rollout/env_steps_per_s": steps * self.policy.action_chunk / max(times.get("rollout", 1e-9), 1e-9),
                    "rollout/total_env_steps": float(self.env_steps)}
@@ -186,13 +196,15 @@ class Runner:
             return collect_window(self.env, self.rollout, buffer, obs, cfg.rollout.temperature, self.progress)
         group = cfg.algorithm.group_size
         start = self.env.get_reset_cursor()
-        ids = [start + i // group for i in range(self.env.num_envs)]
-        self.env.set_reset_cursor(start + self.env.num_envs // group)
+        first, total = self.ranks.env_span(self.env.num_envs)  # (0, N) in one process
+        ids = [start + (first + i) // group for i in range(self.env.num_envs)]
+        self.env.set_reset_cursor(start + total // group)
         if stages:
             stats = collect_episodes_pipelined(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, stages,
                                                self.progress)
         else:
-            stats = collect_episodes(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, self.progress)
+            stats = collect_episodes(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, self.progress,
+                                     all_ended=self.ranks.comm.all)
         buffer["group_ids"] = torch.tensor(ids)
         return None, stats, None
 
@@ -205,7 +217,8 @@ class Runner:
         runner = self.config.runner
         if runner.max_env_steps is not None and self.env_steps >= runner.max_env_steps:
             return True
-        return runner.max_train_seconds is not None and self._train_seconds() >= runner.max_train_seconds
+        spent = runner.max_train_seconds is not None and self._train_seconds() >= runner.max_train_seconds
+        return self.ranks.comm.any(spent)  # every rank stops at the same iteration
 
     # ---- the loop ---------------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -242,7 +255,8 @@ class Runner:
         with self.timers.phase("eval"):
             final, video = self.evaluate(record_video=cfg.runner.video)
         self.log.write(self.iteration, final.metrics("eval"))
-        write_eval_record(self.run_dir / "eval" / "final.json", final, self.iteration, self.env_steps, cfg)
+        if self.ranks.is_main:
+            write_eval_record(self.run_dir / "eval" / "final.json", final, self.iteration, self.env_steps, cfg)
         with self.timers.phase("checkpoint"):
             checkpoint = self.save()
         for name, seconds in self.timers.totals.items():

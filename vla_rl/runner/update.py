@@ -5,13 +5,16 @@
 - `update_policy`: epochs of minibatch updates: re-evaluate the stored inputs, compute the
   configured loss, step the engine; returns averaged diagnostics.
 
+In a data-parallel run each rank holds its own buffer: `all_reduce` makes advantage normalisation
+use every rank's batch, and `comm` makes KL early stopping a decision all ranks take together.
+
 The estimator's declared inputs ("window" or "group") choose how the buffer is read; no branch
 here names an algorithm.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -21,9 +24,14 @@ from vla_rl.algorithms import (ADVANTAGE_ESTIMATORS, POLICY_LOSSES, action_mask_
 from vla_rl.config.algorithm import AlgorithmConfig
 from vla_rl.config.schema import RolloutConfig
 from vla_rl.runner.buffer import RolloutBuffer
+from vla_rl.runner.collective import Collective
+
+Reduce = Callable[[torch.Tensor], torch.Tensor] | None
+"""Sums a tensor over the ranks of a data-parallel run (None: one process)."""
 
 
-def _window_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values: torch.Tensor) -> dict[str, float]:
+def _window_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values: torch.Tensor,
+                       all_reduce: Reduce = None) -> dict[str, float]:
     """GAE-style estimators over a window of continuing (auto-reset) environments."""
     step_term, step_trunc = buffer.view("step_terminated"), buffer.view("step_truncated")
     chunk = reduce_chunk_rewards(buffer.view("step_rewards"), step_term, step_trunc, algo.gamma,
@@ -35,14 +43,15 @@ def _window_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values
     advantages, returns = out.advantages, out.returns
     action_mask = action_mask_from_dones(step_term, step_trunc)
     if algo.normalize_advantages:
-        advantages = normalize_advantages(advantages, torch.ones_like(advantages, dtype=torch.bool), algo.adv_eps)
+        advantages = normalize_advantages(advantages, torch.ones_like(advantages, dtype=torch.bool), algo.adv_eps,
+                                          all_reduce)
     buffer["advantages"], buffer["returns"] = advantages, returns
     buffer["action_mask"] = action_mask
     buffer["traj_ids"] = trajectory_ids(chunk.terminated | chunk.truncated)
     return rollout_metrics(advantages, returns, values=values)
 
 
-def _group_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer) -> dict[str, float]:
+def _group_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, all_reduce: Reduce = None) -> dict[str, float]:
     """Group-relative estimators over fixed-length episodes, one trajectory per environment."""
     dones = buffer.view("step_terminated") | buffer.view("step_truncated")
     returns = trajectory_returns(buffer.view("step_rewards"), valid_mask(dones))
@@ -53,7 +62,7 @@ def _group_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer) -> dict[str,
     action_mask = action_mask & groups.keep[None, :, None]
     step_mask = action_mask.any(-1)
     if algo.normalize_advantages:
-        advantages = normalize_advantages(advantages.contiguous(), step_mask, algo.adv_eps)
+        advantages = normalize_advantages(advantages.contiguous(), step_mask, algo.adv_eps, all_reduce)
     t, n = step_mask.shape
     buffer["advantages"] = advantages.contiguous()
     buffer["returns"] = returns[None].expand(t, n).contiguous()
@@ -64,16 +73,17 @@ def _group_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer) -> dict[str,
     return metrics
 
 
-def compute_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values: torch.Tensor | None) -> dict[str, float]:
+def compute_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values: torch.Tensor | None,
+                       all_reduce: Reduce = None) -> dict[str, float]:
     """Fill buffer["advantages"|"returns"|"action_mask"|"traj_ids"]; returns `train/` statistics."""
     if ADVANTAGE_ESTIMATORS.get(algo.advantage).inputs == "window":
         if last_values is None:
             raise ValueError(f"advantage={algo.advantage!r} needs a continuing rollout window (env.auto_reset=true)")
-        metrics = _window_advantages(algo, buffer, last_values)
+        metrics = _window_advantages(algo, buffer, last_values, all_reduce)
     else:
         if "group_ids" not in buffer.data:
             raise ValueError(f"advantage={algo.advantage!r} needs fixed-length grouped episodes (env.auto_reset=false)")
-        metrics = _group_advantages(algo, buffer)
+        metrics = _group_advantages(algo, buffer, all_reduce)
     return {f"train/{key}": value for key, value in metrics.items()}
 
 
@@ -93,7 +103,7 @@ def _minibatch_indices(algo: AlgorithmConfig, buffer: RolloutBuffer, generator: 
 
 
 def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine, buffer: RolloutBuffer,
-                  generator: torch.Generator, ref_policy=None) -> dict[str, float]:
+                  generator: torch.Generator, ref_policy=None, comm: Collective | None = None) -> dict[str, float]:
     """`algo.update_epochs` passes of minibatch updates over the buffer; returns mean diagnostics."""
     loss = POLICY_LOSSES.get(algo.name)
     if algo.kl_coef > 0 and ref_policy is None:
@@ -128,7 +138,10 @@ def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine,
             per_minibatch.append({**{f"train/{k}": v for k, v in out.metrics.items()},
                                   **{f"train/{k}": float(v.detach()) for k, v in out.terms.items()},
                                   "train/loss": float(total.detach()), **step_metrics})
-            if kl_early_stop(out.metrics.get("approx_kl", 0.0), algo.target_kl):
+            approx_kl = out.metrics.get("approx_kl", 0.0)
+            if comm is not None and comm.world > 1 and algo.target_kl is not None:  # the mean over ranks' minibatches
+                approx_kl = float(comm.sum(torch.tensor([float(approx_kl)], dtype=torch.float64))) / comm.world
+            if kl_early_stop(approx_kl, algo.target_kl):
                 stopped_early = True
                 break
         if stopped_early:

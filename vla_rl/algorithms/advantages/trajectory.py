@@ -8,6 +8,8 @@ Done tensors are (T, N) per chunk-step or (T, N, K) per action; time runs over T
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from vla_rl.algorithms.checks import require_bool, require_detached, require_shape
@@ -68,11 +70,13 @@ def trajectory_ids(dones: torch.Tensor) -> torch.Tensor:
     return torch.arange(N, device=dones.device)[None] * T + episode
 
 
-def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, eps: float) -> torch.Tensor:
+def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, eps: float,
+                         all_reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """(A - mean) / (std + eps) over the entries where `mask` is True; 0 elsewhere.
 
     Statistics over the whole rollout batch (call once before splitting minibatches); std with
-    Bessel's correction, 0 when fewer than two entries count.
+    Bessel's correction, 0 when fewer than two entries count. `all_reduce` (a sum over the ranks of
+    a data-parallel run) makes the statistics those of every rank's batch together.
     """
     require_bool("mask", mask)
     require_detached("advantages", advantages)
@@ -80,6 +84,12 @@ def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, eps: floa
         raise ValueError(f"advantages {tuple(advantages.shape)} and mask {tuple(mask.shape)} must have one shape")
     n = mask.sum()
     zero = torch.zeros_like(advantages)
-    mean = torch.where(mask, advantages, zero).sum() / n.clamp_min(1)
-    var = torch.where(mask, (advantages - mean) ** 2, zero).sum() / (n - 1).clamp_min(1)
+    total = torch.where(mask, advantages, zero).sum()
+    if all_reduce is not None:
+        n, total = all_reduce(torch.stack([n.to(total.dtype), total]))
+    mean = total / n.clamp_min(1)
+    squares = torch.where(mask, (advantages - mean) ** 2, zero).sum()
+    if all_reduce is not None:
+        squares = all_reduce(squares)
+    var = squares / (n - 1).clamp_min(1)
     return torch.where(mask, (advantages - mean) / (var.sqrt() + eps), zero)
