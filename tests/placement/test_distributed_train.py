@@ -39,6 +39,7 @@ from vla_rl.runner.metrics_log import read_metrics
 
 WORLD = 2
 TINY = ["env.task=PushCube-v1", "env.num_envs=4", "env.image_size=64", "env.max_episode_steps=2", "model.family=cnn",
+        "env.reward_mode=dense", "warmstart.enabled=false",
         "runner.iterations=2", "runner.save_every=1", "rollout.steps_per_iteration=3", "rollout.temperature=0.0001",
         "runner.eval_episodes=3", "runner.eval_initial=false", "runner.video=false", "algorithm.num_minibatches=1",
         "algorithm.update_epochs=1", "placement.device=cpu", "placement.torch_threads=1"]

@@ -40,11 +40,43 @@ def split_recipe_args(args: list[str]) -> tuple[str | None, list[str]]:
     return None, list(args)
 
 
-def run_command(name: str, argv: list[str] | None = None) -> int:
-    """`python -m vla_rl.cli.<name> ARGS` (what torchrun starts on each rank): `vla-rl <name> ARGS`,
-    with the same parsing and error handling."""
+
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """`parser.parse_args(argv)`, except that `key=value` overrides after a flag still count as
+    overrides (`vla-rl train RECIPE --no-progress runner.iterations=2`): argparse stops filling a
+    `[RECIPE] [key=value ...]` positional at the first flag."""
+    args, extra = parser.parse_known_args(argv)
+    overrides = [a for a in extra if "=" in a and not a.startswith("-")]
+    if overrides and isinstance(getattr(args, "args", None), list):
+        args.args.extend(overrides)
+        extra = [a for a in extra if a not in overrides]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def execute(name: str, args: argparse.Namespace) -> int:
+    """Run command `name`; a config error becomes one line on stderr and exit code 2."""
     import sys
 
-    from vla_rl.cli.main import main
+    from vla_rl.config.core import ConfigError
 
-    return main([name, *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return COMMANDS.get(name).run(args)
+    except ConfigError as exc:
+        print(f"vla-rl {name}: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vla-rl {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run_command(name: str, argv: list[str] | None = None) -> int:
+    """`python -m vla_rl.cli.<name> ARGS` (what torchrun starts on each rank) as `vla-rl <name> ARGS`.
+
+    Parses with the command's own parser: the module that runs as `__main__` has registered the
+    command already, and importing every command module (as `vla-rl` does) would register it twice."""
+    command = COMMANDS.get(name)
+    parser = argparse.ArgumentParser(prog=f"vla-rl {name}", description=command.help)
+    command.add_arguments(parser)
+    return execute(name, parse_command_line(parser, argv))

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vla_rl.cli.commands import COMMANDS
-from vla_rl.config.core import ConfigError
+from vla_rl.cli.commands import COMMANDS, execute, parse_command_line
 
 # Importing a command module registers it.
 COMMAND_MODULES = ("train", "evaluate", "sft", "demos", "compare", "report", "sweep", "plan", "serve", "info")
@@ -32,23 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    # argparse stops filling `[RECIPE] [key=value ...]` at the first flag; overrides after a flag
-    # (`vla-rl train RECIPE --no-progress runner.iterations=2`) belong to them too.
-    overrides = [a for a in extra if "=" in a and not a.startswith("-")]
-    if overrides and isinstance(getattr(args, "args", None), list):
-        args.args.extend(overrides)
-        extra = [a for a in extra if a not in overrides]
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    try:
-        return COMMANDS.get(args.command).run(args)
-    except ConfigError as exc:
-        print(f"vla-rl {args.command}: config error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"vla-rl {args.command}: interrupted", file=sys.stderr)
-        return 130
+    args = parse_command_line(parser, argv)
+    return execute(args.command, args)
 
 
 if __name__ == "__main__":
