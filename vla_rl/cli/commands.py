@@ -40,7 +40,6 @@ def split_recipe_args(args: list[str]) -> tuple[str | None, list[str]]:
     return None, list(args)
 
 
-
 def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """`parser.parse_args(argv)`, except that `key=value` overrides after a flag still count as
     overrides (`vla-rl train RECIPE --no-progress runner.iterations=2`): argparse stops filling a

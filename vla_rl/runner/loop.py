@@ -213,7 +213,7 @@ class Runner:
         started = getattr(self, "_run_start", None)
         return self.prior_train_seconds + (time.perf_counter() - started if started is not None else 0.0)
 
-    def _budget_spent(self, start: float) -> bool:
+    def _budget_spent(self) -> bool:
         runner = self.config.runner
         if runner.max_env_steps is not None and self.env_steps >= runner.max_env_steps:
             return True
@@ -237,12 +237,12 @@ class Runner:
 
         bar = tqdm(total=cfg.runner.iterations, initial=self.iteration, desc="train", unit="it",
                    disable=not self.progress)
-        while self.iteration < cfg.runner.iterations and not self._budget_spent(start):
+        while self.iteration < cfg.runner.iterations and not self._budget_spent():
             obs, metrics = self.train_iteration(obs, buffer)
             bar.update(1)
             bar.set_postfix(success=f"{metrics.get('env/success_rate', float('nan')):.2f}",
                             loss=f"{metrics.get('train/loss', float('nan')):.3f}")
-            last = self.iteration == cfg.runner.iterations or self._budget_spent(start)
+            last = self.iteration == cfg.runner.iterations or self._budget_spent()
             if cfg.runner.eval_every and self.iteration % cfg.runner.eval_every == 0 and not last:
                 with self.timers.phase("eval"):
                     result, _ = self.evaluate()
