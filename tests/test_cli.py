@@ -38,3 +38,12 @@ def test_overrides_after_a_flag_still_apply(capsys):
     assert "pipeline_stages" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["plan", "--no-such-flag"])
+
+
+@pytest.mark.parametrize("command", [["eval", "CKPT", "--no-progress"], ["compare", "A", "B", "--no-progress"]])
+def test_checkpoint_commands_take_overrides_after_a_flag(command):
+    from vla_rl.cli.commands import parse_command_line
+
+    args = parse_command_line(build_parser(), [*command, "rollout.eval_mode=sample", "runner.eval_episodes=4"])
+    assert args.overrides == ["rollout.eval_mode=sample", "runner.eval_episodes=4"]
+    assert args.no_progress

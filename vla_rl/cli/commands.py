@@ -40,14 +40,19 @@ def split_recipe_args(args: list[str]) -> tuple[str | None, list[str]]:
     return None, list(args)
 
 
+OVERRIDE_POSITIONALS = ("args", "overrides")
+"""Names of the `nargs="*"` positionals that collect `key=value` overrides."""
+
+
 def parse_command_line(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """`parser.parse_args(argv)`, except that `key=value` overrides after a flag still count as
     overrides (`vla-rl train RECIPE --no-progress runner.iterations=2`): argparse stops filling a
     `[RECIPE] [key=value ...]` positional at the first flag."""
     args, extra = parser.parse_known_args(argv)
     overrides = [a for a in extra if "=" in a and not a.startswith("-")]
-    if overrides and isinstance(getattr(args, "args", None), list):
-        args.args.extend(overrides)
+    target = next((getattr(args, n) for n in OVERRIDE_POSITIONALS if isinstance(getattr(args, n, None), list)), None)
+    if overrides and target is not None:
+        target.extend(overrides)
         extra = [a for a in extra if a not in overrides]
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
