@@ -49,6 +49,8 @@ class LiberoVectorEnv(SubprocVectorEnv):
             raise ConfigError("LIBERO episodes end on success (the benchmark's protocol); set env.terminate_on_success=true")
         if cfg.reward_mode != "sparse":
             raise ConfigError("LIBERO has only a sparse success reward; set env.reward_mode=sparse")
+        if cfg.mesh_detail != 1.0:
+            raise ConfigError("env.mesh_detail applies to ManiSkill's renderer only; set env.mesh_detail=1.0 for LIBERO")
         if cfg.num_workers not in (None, cfg.num_envs):
             raise ConfigError(
                 f"LIBERO runs one worker process per env; set env.num_workers=null (got {cfg.num_workers})"

@@ -58,6 +58,7 @@ class ManiSkillVectorEnv(SubprocVectorEnv):
                 reward_mode=cfg.reward_mode,
                 max_episode_steps=cfg.max_episode_steps,
                 terminate_on_success=cfg.terminate_on_success,
+                mesh_detail=cfg.mesh_detail,
             ),
             num_workers=num_workers,
             env_vars={},

@@ -7,6 +7,7 @@ together). Example:
 
     python tools/bench_sim.py --backend maniskill --task PickCube-v1 PushCube-v1 \
         --image-size 64 128 --num-envs 1 2 4 --steps 40 --out bench_sim.json
+    python tools/bench_sim.py --task PushCube-v1 --image-size 64 --mesh-detail 1.0 0.1 --num-envs 1 2
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from simulators import make_env  # noqa: E402
 from vla_rl.config.env import EnvConfig  # noqa: E402
 
-COLUMNS = ("backend", "task", "image", "cameras", "envs", "workers", "build_s", "reset_s", "step_sps", "chunk_sps")
+COLUMNS = ("backend", "task", "image", "detail", "cameras", "envs", "workers", "build_s", "reset_s", "step_sps", "chunk_sps")
 
 
 def bench_one(cfg: EnvConfig, steps: int, chunk: int, seed: int) -> dict:
@@ -56,6 +57,7 @@ def bench_one(cfg: EnvConfig, steps: int, chunk: int, seed: int) -> dict:
             "backend": cfg.backend,
             "task": cfg.task,
             "image": cfg.image_size,
+            "detail": cfg.mesh_detail,
             "cameras": "+".join(cfg.cameras),
             "envs": n,
             "workers": env.spec.extras.get("num_workers"),
@@ -84,6 +86,9 @@ def main() -> None:
     p.add_argument("--task", nargs="+", default=["PickCube-v1"], help="task ids")
     p.add_argument("--image-size", nargs="+", type=int, default=[128], help="square image sizes")
     p.add_argument("--num-envs", nargs="+", type=int, default=[1, 2], help="numbers of envs")
+    p.add_argument(
+        "--mesh-detail", nargs="+", type=float, default=[1.0], help="env.mesh_detail values (ManiSkill), e.g. 1.0 0.1"
+    )
     p.add_argument("--num-workers", type=int, default=None, help="worker processes (default: backend's choice)")
     p.add_argument("--cameras", nargs="+", default=["main"], help="cameras: main and/or wrist")
     p.add_argument("--steps", type=int, default=40, help="single steps per configuration")
@@ -94,19 +99,20 @@ def main() -> None:
     args = p.parse_args()
 
     rows = []
-    for task, size, n in product(args.task, args.image_size, args.num_envs):
+    for task, size, detail, n in product(args.task, args.image_size, args.mesh_detail, args.num_envs):
         workers = None if args.num_workers is None else min(args.num_workers, n)
         cfg = EnvConfig(
             backend=args.backend,
             task=task,
             image_size=size,
+            mesh_detail=detail,
             num_envs=n,
             num_workers=workers,
             cameras=tuple(args.cameras),
             settle_steps=args.settle_steps,
             seed=args.seed,
         )
-        print(f"[bench_sim] {args.backend} {task} {size}px envs={n} ...", file=sys.stderr, flush=True)
+        print(f"[bench_sim] {args.backend} {task} {size}px detail={detail} envs={n} ...", file=sys.stderr, flush=True)
         rows.append(bench_one(cfg, args.steps, args.chunk, args.seed))
     print_table(rows)
     if args.out:

@@ -21,6 +21,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from engine_batch import loss_of, make_batch
+
 from vla_rl.config.model import ModelConfig
 from vla_rl.engines.single import SingleEngine
 from vla_rl.models.registry import build_policy
@@ -34,20 +36,6 @@ def make_policy():
                         seed=0, gripper_convention="open_positive")
 
 
-def make_batch(policy):
-    rng = np.random.default_rng(0)
-    obs = {"images": {"main": rng.integers(0, 255, (BATCH, 64, 64, 3), dtype=np.uint8)},
-           "proprio": np.zeros((BATCH, 8), np.float32), "instruction": ["push the cube"] * BATCH}
-    torch.manual_seed(1)
-    inputs = policy.act(obs).forward_inputs
-    return inputs, torch.linspace(-1.0, 1.0, BATCH), torch.linspace(0.0, 0.5, BATCH)
-
-
-def loss_of(policy, inputs, adv, ret):
-    out = policy.evaluate(inputs)
-    return -(out.logprobs.sum((1, 2)) * adv).mean() + 0.5 * ((out.values - ret) ** 2).mean()
-
-
 def _rank(rank: int, rendezvous: str, single_ckpt: str, out: str) -> None:
     import torch.distributed as dist
 
@@ -56,7 +44,7 @@ def _rank(rank: int, rendezvous: str, single_ckpt: str, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=WORLD)
     try:
-        inputs, adv, ret = make_batch(make_policy())
+        inputs, adv, ret = make_batch(make_policy(), BATCH)
         half = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
         mine = ({k: v[half] for k, v in inputs.items()}, adv[half], ret[half])
         results = {}
@@ -88,7 +76,7 @@ def _rank(rank: int, rendezvous: str, single_ckpt: str, out: str) -> None:
 def single_run():
     """The single-process engine on the whole batch: losses, norms, weights after each step, state after step 1."""
     policy = make_policy()
-    inputs, adv, ret = make_batch(policy)
+    inputs, adv, ret = make_batch(policy, BATCH)
     engine = SingleEngine(policy, **OPT)
     run = {"initial": {k: v.clone() for k, v in policy.state_dict().items()}, "losses": [], "norms": [], "weights": []}
     for step in range(STEPS):
@@ -150,7 +138,7 @@ def test_checkpoints_cross_between_single_and_deepspeed(runs, stage):
     assert_same_update(ds["resumed"], single["weights"][1], single["weights"][0])
     # deepspeed -> single: DeepSpeed's state after step 2 into a fresh single engine, one step, equals its step 3
     policy = make_policy()
-    inputs, adv, ret = make_batch(policy)
+    inputs, adv, ret = make_batch(policy, BATCH)
     policy.load_state_dict(ds["at_step2"]["weights"])
     engine = SingleEngine(policy, **OPT)
     engine.load_state_dict(ds["at_step2"]["optim"])

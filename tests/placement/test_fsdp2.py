@@ -14,6 +14,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from engine_batch import loss_of, make_batch
+
 from vla_rl.config.model import ModelConfig
 from vla_rl.engines.single import SingleEngine
 from vla_rl.models.registry import build_policy
@@ -28,20 +30,6 @@ def make_policy():
                         seed=0, gripper_convention="open_positive")
 
 
-def make_batch(policy):
-    rng = np.random.default_rng(0)
-    obs = {"images": {"main": rng.integers(0, 255, (BATCH, 64, 64, 3), dtype=np.uint8)},
-           "proprio": np.zeros((BATCH, 8), np.float32), "instruction": ["pick up the cube", "push it"] * (BATCH // 2)}
-    torch.manual_seed(1)
-    inputs = policy.act(obs).forward_inputs
-    return inputs, torch.linspace(-1.0, 1.0, BATCH), torch.linspace(0.0, 0.5, BATCH)
-
-
-def loss_of(policy, inputs, adv, ret):
-    out = policy.evaluate(inputs)
-    return -(out.logprobs.sum((1, 2)) * adv).mean() + 0.5 * ((out.values - ret) ** 2).mean()
-
-
 def _rank(rank: int, rendezvous: str, out: str) -> None:
     import torch.distributed as dist
 
@@ -51,7 +39,7 @@ def _rank(rank: int, rendezvous: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{rendezvous}", rank=rank, world_size=WORLD)
     try:
         policy = make_policy()
-        inputs, adv, ret = make_batch(policy)
+        inputs, adv, ret = make_batch(policy, BATCH)
         half = slice(rank * BATCH // WORLD, (rank + 1) * BATCH // WORLD)
         engine = FSDP2Engine(policy, **OPT)
         losses, norms = [], []
@@ -77,7 +65,7 @@ def test_fsdp2_on_two_gloo_ranks_matches_single_process(tmp_path):
 
     policy = make_policy()
     initial = {k: v.clone() for k, v in policy.state_dict().items()}
-    inputs, adv, ret = make_batch(policy)
+    inputs, adv, ret = make_batch(policy, BATCH)
     engine = SingleEngine(policy, **OPT)
     losses, norms = [], []
     for _ in range(STEPS):

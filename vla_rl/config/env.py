@@ -34,6 +34,10 @@ class EnvConfig:
     """Height and width (square) of every camera image, pixels."""
     cameras: tuple[str, ...] = ("main",)
     """Cameras in obs["images"]: "main" (third-person view) and/or "wrist"."""
+    mesh_detail: float = 1.0
+    """Fraction of triangles kept in large visual meshes (ManiSkill; physics unchanged). 1.0 = the
+    original meshes; 0.1 renders ~3x faster on a CPU with images within about one grey level of the
+    original on average (`simulators/low_poly.py`, measured by `tools/bench_sim.py --mesh-detail`)."""
 
     # --- vectorisation and episodes
     num_envs: int = 2
@@ -69,6 +73,10 @@ class EnvConfig:
             f"env.num_workers={self.num_workers} must be null or between 1 and env.num_envs={self.num_envs}",
         )
         check(16 <= self.image_size <= 1024, f"env.image_size={self.image_size} must be between 16 and 1024 pixels")
+        check(
+            0.0 < self.mesh_detail <= 1.0,
+            f"env.mesh_detail={self.mesh_detail} must be in (0, 1]: the fraction of visual-mesh triangles kept",
+        )
         check(len(self.cameras) >= 1, "env.cameras must list at least one camera, e.g. [main]")
         unknown = [c for c in self.cameras if c not in CAMERAS]
         check(not unknown, f"env.cameras has unknown camera(s) {unknown}; use a subset of {list(CAMERAS)}")
