@@ -97,6 +97,8 @@ class ManiSkillSingleEnv(SingleEnv):
             sensor_configs=dict(width=image_size, height=image_size),
             reward_mode=REWARD_MODES[reward_mode],
         )
+        if not torch.cuda.is_available():  # ManiSkill would try CUDA first and log a warning per env
+            kwargs["render_backend"] = "sapien_cpu"
         if "wrist" in cameras:
             kwargs["robot_uids"] = meta.wrist_robot
         try:
