@@ -38,7 +38,8 @@ def test_checkpoint_schema_file_is_used(run_dir, tmp_path):
     assert loaded.schema_source.endswith("serve_schema.json")
 
 
-def test_serve_command_end_to_end(run_dir, make_request, direct):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_command_end_to_end(run_dir, make_request, direct, stop_signal):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "VLA_RL_API_KEY": "k1"}
     proc = subprocess.Popen([sys.executable, "-m", "vla_rl.cli.serve", str(run_dir), "--port", "0", "--threads", "1"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -57,7 +58,7 @@ def test_serve_command_end_to_end(run_dir, make_request, direct):
         client = WebsocketClientPolicy(host=uri, api_key="k1")
         assert json.dumps(client.get_server_metadata()["schema"])  # plain data
         np.testing.assert_array_equal(client.infer(make_request(50))["actions"], direct(make_request(50)))
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop_signal)  # with the client still connected: the server closes it
         out, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from vla_rl.cli.commands import COMMANDS, Command, run_command
@@ -74,8 +75,21 @@ def run(args: argparse.Namespace) -> int:
     def ready(port: int) -> None:
         print(f"  listening on ws://{cfg.host}:{port}  (health: http://{cfg.host}:{port}{HEALTH_PATH})", flush=True)
 
+    async def serve_until_signalled() -> None:
+        """Ctrl-C (SIGINT) or SIGTERM (`docker stop`, systemd) set an event: a clean stop that does not
+        depend on where the cancellation of the main task would land."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await server.run(on_ready=ready, stop=stop)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
     try:
-        asyncio.run(server.run(on_ready=ready))
+        asyncio.run(serve_until_signalled())
     except KeyboardInterrupt:
         pass
     except OSError as exc:  # e.g. the port is taken

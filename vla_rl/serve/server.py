@@ -110,7 +110,7 @@ class PolicyServer:
         batching = asyncio.create_task(self.batcher.run(), name="batcher")
         try:
             async with serve(self._handler, self.cfg.host, self.cfg.port, process_request=self._process_request,
-                             compression=None, max_size=self.cfg.hard_limit_bytes) as server:
+                             compression=None, max_size=self.cfg.hard_limit_bytes, close_timeout=2) as server:
                 port = next(iter(server.sockets)).getsockname()[1]
                 if on_ready is not None:
                     on_ready(port)
