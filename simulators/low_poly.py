@@ -38,7 +38,8 @@ class SimplifyReport:
     triangles_after: int
 
 
-def _triangles(body) -> int:
+def triangle_count(body) -> int:
+    """Triangles drawn for one `RenderBodyComponent` (all shapes, all parts)."""
     return sum(len(part.get_triangles()) for shape in body.render_shapes for part in shape.parts)
 
 
@@ -122,18 +123,18 @@ def simplify_scene(scene, keep_fraction: float) -> SimplifyReport:
 
     if not 0.0 < keep_fraction <= 1.0:
         raise ValueError(f"keep_fraction={keep_fraction} must be in (0, 1]")
-    bodies = before = after = 0
     if keep_fraction == 1.0:
         return SimplifyReport(0, 0, 0)
+    bodies = before = after = 0
     for entity in scene.entities:
         body = entity.find_component_by_type(render.RenderBodyComponent)
         if body is None or body.name.endswith(SIMPLIFIED_MARK):
             continue
-        count = _triangles(body)
+        count = triangle_count(body)
         if count < MIN_TRIANGLES:
             continue
         new = _simplified_body(body, keep_fraction)
         entity.remove_component(body)
         entity.add_component(new)
-        bodies, before, after = bodies + 1, before + count, after + _triangles(new)
+        bodies, before, after = bodies + 1, before + count, after + triangle_count(new)
     return SimplifyReport(bodies, before, after)

@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str]) -> int:
+    from vla_rl.cli.commands import split_recipe_args
     from vla_rl.cli.main import main as cli_main
     from vla_rl.config.loader import load_config
     from vla_rl.runner.loop import Runner
 
-    recipe = argv[0] if argv and "=" not in argv[0] and not argv[0].startswith("-") else None
-    overrides = [a for a in argv[1 if recipe else 0:] if "=" in a]
+    recipe, overrides = split_recipe_args([a for a in argv if not a.startswith("-")])
     config = load_config(recipe, overrides)
     ids = config.env.num_envs // config.algorithm.group_size if config.algorithm.uses_groups else config.env.num_envs
     first = config.env.seed

@@ -6,7 +6,7 @@ The real-simulator tests build two ManiSkill PushCube envs in this process (full
 import numpy as np
 import pytest
 
-from simulators.low_poly import flat_rectangle, simplify_scene, smooth_normals, weld
+from simulators.low_poly import flat_rectangle, simplify_scene, smooth_normals, triangle_count, weld
 from vla_rl.config.core import ConfigError
 from vla_rl.config.env import EnvConfig
 
@@ -71,12 +71,8 @@ def test_libero_rejects_a_mesh_detail_below_one():
 def _triangles(scene) -> int:
     import sapien.render as render
 
-    total = 0
-    for entity in scene.entities:
-        body = entity.find_component_by_type(render.RenderBodyComponent)
-        if body is not None:
-            total += sum(len(p.get_triangles()) for s in body.render_shapes for p in s.parts)
-    return total
+    bodies = (entity.find_component_by_type(render.RenderBodyComponent) for entity in scene.entities)
+    return sum(triangle_count(body) for body in bodies if body is not None)
 
 
 @pytest.fixture(scope="module")
