@@ -7,8 +7,8 @@ rebuilt and reset, their running episodes end as truncated with `info["worker_fa
 `worker_restarts` counts it; the run goes on. A Python exception inside a worker is a bug or a
 misconfiguration, not bad luck: it is raised as `EnvWorkerError` with the worker's traceback.
 
-Workers are started with the `spawn` method (fork hangs after a Vulkan/EGL context exists). Envs
-are split into contiguous blocks, one block per worker; a worker steps its block in sequence.
+The processes themselves (spawning, messages, pinning, restarts) are `simulators.worker_pool`'s.
+Envs are split into contiguous blocks, one block per worker; a worker steps its block in sequence.
 
 Asynchronous chunks (for pipelined rollouts): `chunk_step_async(actions, env_ids)` sends a chunk to
 the workers holding `env_ids` and returns at once; `chunk_step_wait()` collects the oldest pending
@@ -21,8 +21,6 @@ to run while any is pending.
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
-import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -33,35 +31,12 @@ import numpy as np
 from simulators.base import ChunkStepResult, EnvSpec, Obs, ResetCursor, StepResult, VectorEnv
 from simulators.episodes import ChunkRecord, EpisodeBook
 from simulators.single_env import SingleEnvInfo, SingleObs
-from simulators.worker import worker_main
+from simulators.worker_pool import EnvWorkerError, Worker, WorkerPlan, WorkerPool
 
 if TYPE_CHECKING:
     from vla_rl.config.env import EnvConfig
 
 log = logging.getLogger(__name__)
-
-
-def _set_cores(pid: int, cores: Sequence[int]) -> None:
-    """Pin every thread of process `pid` to `cores`."""
-    task_dir = f"/proc/{pid}/task"
-    tids = [int(t) for t in os.listdir(task_dir)] if os.path.isdir(task_dir) else [pid]
-    for tid in tids:
-        try:
-            os.sched_setaffinity(tid, set(cores))
-        except (ProcessLookupError, PermissionError):
-            pass  # a thread that ended meanwhile
-
-
-class EnvWorkerError(RuntimeError):
-    """An env worker could not be built, raised an exception, or could not be recovered."""
-
-
-@dataclass
-class _Worker:
-    index: int
-    env_ids: list[int]
-    process: Any = None
-    conn: Any = None
 
 
 @dataclass
@@ -76,19 +51,6 @@ class _PendingChunk:
     replies: dict[int, Any]
     deadline: float
     timeout_s: float
-
-
-@dataclass(frozen=True)
-class WorkerPlan:
-    """How to build the workers of one vectorised env (filled in by a backend's `from_config`)."""
-
-    factory: str
-    """"module:SingleEnvClass" built inside each worker."""
-    kwargs: dict[str, Any]
-    """Constructor arguments of that class (picklable)."""
-    num_workers: int
-    env_vars: dict[str, str]
-    """Environment variables set in the worker before the simulator is imported."""
 
 
 class SubprocVectorEnv(ResetCursor, VectorEnv):
@@ -113,26 +75,16 @@ class SubprocVectorEnv(ResetCursor, VectorEnv):
         self.auto_reset = auto_reset
         self.worker_restarts = 0
         """How many times a dead or hung worker was restarted (each also logs a warning)."""
-        self._plan = plan
         self._cursor = int(seed)
         self._step_timeout = step_timeout_s
         self._start_timeout = start_timeout_s
-        self._ctx = mp.get_context("spawn")
         self._book = EpisodeBook(num_envs)
         self._obs: list[SingleObs | None] = [None] * num_envs
         self._pending: deque[_PendingChunk] = deque()
-        self._worker_cores: list[int] | None = None
         self._closed = False
-        blocks = np.array_split(np.arange(num_envs), min(plan.num_workers, num_envs))
-        self._workers = [_Worker(i, [int(e) for e in block]) for i, block in enumerate(blocks)]
-        self._where = {e: (w.index, j) for w in self._workers for j, e in enumerate(w.env_ids)}
-        try:
-            for w in self._workers:
-                self._spawn(w)
-            infos = [self._await_ready(w) for w in self._workers]
-        except BaseException:
-            self.close()
-            raise
+        self._pool = WorkerPool(plan, num_envs, start_timeout_s)
+        self._workers, self._where = self._pool.workers, self._pool.where
+        infos = self._pool.start()
         info: SingleEnvInfo = infos[0]
         self.spec = EnvSpec(
             backend=backend,
@@ -223,12 +175,7 @@ class SubprocVectorEnv(ResetCursor, VectorEnv):
         """Run every worker process (all its threads, and workers restarted later) on these CPU cores only.
 
         None lifts the restriction for workers started from now on. Linux only (a no-op elsewhere)."""
-        self._worker_cores = None if cores is None else sorted(int(c) for c in cores)
-        if self._worker_cores is None or not hasattr(os, "sched_setaffinity"):
-            return
-        for w in self._workers:
-            if w.process is not None and w.process.pid is not None:
-                _set_cores(w.process.pid, self._worker_cores)
+        self._pool.pin(cores)
 
     def worker_env_ids(self) -> list[list[int]]:
         """The env indices each worker process holds (envs of one worker are stepped one after another)."""
@@ -238,14 +185,7 @@ class SubprocVectorEnv(ResetCursor, VectorEnv):
         if self._closed:
             return
         self._closed = True
-        for w in self._workers:
-            if w.conn is not None:
-                try:
-                    w.conn.send(("close", None))
-                except (OSError, ValueError):
-                    pass
-        for w in self._workers:
-            self._kill(w, grace_s=5.0)
+        self._pool.stop()
 
     def __del__(self) -> None:
         try:
@@ -301,13 +241,13 @@ class SubprocVectorEnv(ResetCursor, VectorEnv):
                 requests[wi] = ("chunk", (full[ids], active[ids].tolist(), steps_left[ids].tolist()))
         per_env_steps = max(len(self._workers[wi].env_ids) for wi in workers) * k
         timeout_s = self._step_timeout * per_env_steps
-        sent, replies = self._send(requests)
+        sent, replies = self._pool.send(requests)
         return _PendingChunk(env_ids, workers, rec, active, sent, replies, time.monotonic() + timeout_s, timeout_s)
 
     def _finish_chunk(self, p: _PendingChunk) -> ChunkStepResult:
         """Collect the replies of a sent chunk, close ended episodes, auto-reset; result rows = p.env_ids."""
         book, rec, active = self._book, p.record, p.active
-        replies = self._receive(p.sent, p.replies, p.deadline, p.timeout_s)
+        replies = self._pool.receive(p.sent, p.replies, p.deadline, p.timeout_s)
         for wi, reply in replies.items():
             w = self._workers[wi]
             if reply is None:
@@ -362,11 +302,11 @@ class SubprocVectorEnv(ResetCursor, VectorEnv):
             wi, j = self._where[e]
             by_worker.setdefault(wi, []).append((j, r))
         requests = {wi: ("reset", items) for wi, items in by_worker.items()}
-        replies = self._call(requests, self._start_timeout)
+        replies = self._pool.call(requests, self._start_timeout)
         for wi, reply in replies.items():
             if reply is None:  # recover once, then try the same resets again
                 self._recover(self._workers[wi])
-                reply = self._call({wi: requests[wi]}, self._start_timeout)[wi]
+                reply = self._pool.call({wi: requests[wi]}, self._start_timeout)[wi]
                 if reply is None:
                     raise EnvWorkerError(f"env worker {wi} failed twice in a row while resetting; see the log")
             w = self._workers[wi]
@@ -384,7 +324,7 @@ class SubprocVectorEnv(ResetCursor, VectorEnv):
             wi: (cmd, [j for j, _, _ in items] if cmd == "get_state" else [(j, a) for j, a, _ in items])
             for wi, items in by_worker.items()
         }
-        replies = self._call(requests, self._start_timeout)
+        replies = self._pool.call(requests, self._start_timeout)
         out: list[Any] = [None] * len(env_ids)
         for wi, reply in replies.items():
             if reply is None:
@@ -394,106 +334,20 @@ class SubprocVectorEnv(ResetCursor, VectorEnv):
                 out[pos] = value
         return out
 
-    def _call(self, requests: dict[int, tuple[str, Any]], timeout_s: float) -> dict[int, Any]:
-        """Send one command per worker, then collect replies; None marks a dead or hung worker."""
-        sent, replies = self._send(requests)
-        return self._receive(sent, replies, time.monotonic() + timeout_s, timeout_s)
-
-    def _send(self, requests: dict[int, tuple[str, Any]]) -> tuple[list[int], dict[int, Any]]:
-        """Send one command per worker; returns (workers sent to, None replies of those that could not be reached)."""
-        replies: dict[int, Any] = {}
-        sent = []
-        for wi, msg in requests.items():
-            try:
-                self._workers[wi].conn.send(msg)
-                sent.append(wi)
-            except (OSError, ValueError):
-                replies[wi] = None
-        return sent, replies
-
-    def _receive(self, sent: list[int], replies: dict[int, Any], deadline: float, timeout_s: float) -> dict[int, Any]:
-        """Collect the replies of `sent` until `deadline`; None marks a dead or hung worker."""
-        replies = dict(replies)
-        errors = []
-        for wi in sent:
-            conn = self._workers[wi].conn
-            try:
-                if not conn.poll(max(0.0, deadline - time.monotonic())):
-                    log.warning("env worker %d did not answer within %.0f s", wi, timeout_s)
-                    replies[wi] = None
-                    continue
-                kind, payload = conn.recv()
-            except (EOFError, OSError):
-                replies[wi] = None
-                continue
-            if kind == "error":
-                errors.append(f"env worker {wi}: {payload}")
-            replies[wi] = payload
-        if errors:
-            raise EnvWorkerError("\n".join(errors))
-        return replies
-
-    def _spawn(self, w: _Worker) -> None:
-        parent, child = self._ctx.Pipe(duplex=True)
-        p = self._plan
-        w.process = self._ctx.Process(
-            target=worker_main,
-            args=(child, p.factory, p.kwargs, len(w.env_ids), p.env_vars),
-            name=f"env-worker-{w.index}",
-            daemon=True,
-        )
-        w.process.start()
-        if self._worker_cores is not None and hasattr(os, "sched_setaffinity"):
-            _set_cores(w.process.pid, self._worker_cores)  # threads the worker starts later inherit it
-        child.close()
-        w.conn = parent
-
-    def _await_ready(self, w: _Worker) -> SingleEnvInfo:
-        try:
-            ready = w.conn.poll(self._start_timeout)
-            msg = w.conn.recv() if ready else None
-        except (EOFError, OSError):
-            w.process.join(1.0)
-            raise EnvWorkerError(
-                f"env worker {w.index} exited (code {w.process.exitcode}) while building its env; see its "
-                "traceback above (workers are spawned: a script that builds envs needs an "
-                "`if __name__ == '__main__':` guard)"
-            ) from None
-        if msg is None:
-            self._kill(w)
-            raise EnvWorkerError(
-                f"env worker {w.index} did not build its env within {self._start_timeout:.0f} s; "
-                "raise env.start_timeout_s if the machine is slow (first builds compile shaders)"
-            )
-        kind, payload = msg
-        if kind != "ready":
-            self._kill(w)
-            raise EnvWorkerError(f"env worker {w.index} could not build its env: {payload}")
-        return payload
-
-    def _recover(self, w: _Worker) -> None:
+    def _recover(self, w: Worker) -> None:
         """Replace a dead or hung worker and reset its envs to their current reset ids."""
         self.worker_restarts += 1
         log.warning(
             "env worker %d (envs %s) died or hung; restarting it (restart #%d)", w.index, w.env_ids, self.worker_restarts
         )
-        self._kill(w)
-        self._spawn(w)
-        self._await_ready(w)
+        self._pool.restart(w)
         items = [(j, int(self._book.reset_id[e])) for j, e in enumerate(w.env_ids)]
-        if self._call({w.index: ("reset", items)}, self._start_timeout)[w.index] is None:
+        if self._pool.call({w.index: ("reset", items)}, self._start_timeout)[w.index] is None:
             raise EnvWorkerError(f"env worker {w.index} failed again right after a restart")
-
-    def _kill(self, w: _Worker, grace_s: float = 0.0) -> None:
-        if w.process is not None and w.process.pid is not None:
-            w.process.join(grace_s)
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join(5.0)
-        if w.conn is not None:
-            w.conn.close()
-        w.process, w.conn = None, None
 
     def worker_pids(self) -> list[int]:
         """Process ids of the workers, in env order (for diagnostics and fault-injection tests)."""
-        return [w.process.pid for w in self._workers]
+        return self._pool.pids()
+
+
+__all__ = ["EnvWorkerError", "SubprocVectorEnv", "WorkerPlan"]

@@ -12,7 +12,7 @@ forward_inputs: "images" (N, C, 3, S, S) uint8, "proprio" (N, P) float32 (when u
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from torch import nn
 
 from vla_rl.config.model import ModelConfig
 from vla_rl.models.action_codec import N_BINS, ActionCodec, identity_norm_stats
+from vla_rl.models.cnn.encoders import CNN_ENCODERS
 from vla_rl.models.base import ActOutput, EvaluateOutput, Obs, Policy
 from vla_rl.models.codec_settings import make_codec, resolve, saved_fields
 from vla_rl.models.checkpoint_io import read_config, read_weights, write_config, write_weights
@@ -40,25 +41,23 @@ class CNNSize:
     image_size: int
     """Square input side."""
     channels: tuple[int, int, int]
-    """Output channels of the three conv layers (8x8/4, 4x4/2, 3x3/1 as in the Atari DQN trunk)."""
+    """Output channels of the encoder's three conv stages (vla_rl.models.cnn.encoders)."""
     hidden: int
     """Width of the image projection, the proprio MLP and the trunk."""
+    encoder: str = "flatten"
+    """Image encoder (vla_rl.models.cnn.encoders.CNN_ENCODERS): flatten or keypoints."""
 
 
-SIZES = {"tiny": CNNSize(64, (16, 32, 32), 128), "small": CNNSize(96, (32, 64, 64), 256)}
+SIZES = {"tiny": CNNSize(64, (16, 32, 32), 128), "small": CNNSize(96, (32, 64, 64), 256),
+         "tiny-keypoints": CNNSize(64, (16, 32, 32), 128, "keypoints")}
 
 
 class CNNNetwork(nn.Module):
-    """Shared conv encoder per camera -> concat (+ proprio MLP) -> trunk -> action logits and value."""
+    """Shared image encoder per camera -> concat (+ proprio MLP) -> trunk -> action logits and value."""
 
     def __init__(self, size: CNNSize, n_cameras: int, proprio_dim: int, n_slots: int, value_head: bool) -> None:
         super().__init__()
-        c1, c2, c3 = size.channels
-        self.encoder = nn.Sequential(nn.Conv2d(3, c1, 8, 4), nn.ReLU(), nn.Conv2d(c1, c2, 4, 2), nn.ReLU(),
-                                     nn.Conv2d(c2, c3, 3, 1), nn.ReLU(), nn.Flatten())
-        with torch.no_grad():
-            flat = self.encoder(torch.zeros(1, 3, size.image_size, size.image_size)).shape[1]
-        self.image_proj = nn.Linear(flat, size.hidden)
+        self.encoder = CNN_ENCODERS.get(size.encoder)(size.image_size, size.channels, size.hidden)
         self.proprio = nn.Sequential(nn.Linear(proprio_dim, size.hidden), nn.ReLU()) if proprio_dim else None
         width = size.hidden * (n_cameras + (1 if proprio_dim else 0))
         self.trunk = nn.Sequential(nn.Linear(width, size.hidden), nn.ReLU(), nn.Linear(size.hidden, size.hidden), nn.ReLU())
@@ -67,12 +66,28 @@ class CNNNetwork(nn.Module):
 
     def forward(self, images: torch.Tensor, proprio: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         n, c = images.shape[:2]
-        x = normalise_pixels(images.flatten(0, 1), IMAGENET_MEAN, IMAGENET_STD, self.image_proj.weight.dtype)
-        feats = [self.image_proj(self.encoder(x)).relu().view(n, -1)]
+        dtype = self.action_head.weight.dtype
+        x = normalise_pixels(images.flatten(0, 1), IMAGENET_MEAN, IMAGENET_STD, dtype)
+        feats = [self.encoder(x).view(n, -1)]
         if self.proprio is not None:
-            feats.append(self.proprio(proprio.to(self.image_proj.weight.dtype)))
+            feats.append(self.proprio(proprio.to(dtype)))
         h = self.trunk(torch.cat(feats, dim=-1))
         return self.action_head(h).float(), None if self.value_head is None else self.value_head(h)
+
+
+def _upgrade_flatten_keys(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Checkpoints from before encoders were pluggable name the flatten encoder's layers
+    `encoder.<i>` and `image_proj`; they are now `encoder.convs.<i>` and `encoder.proj`."""
+    if "image_proj.weight" not in weights:
+        return weights
+    renamed = {}
+    for key, value in weights.items():
+        if key.startswith("image_proj."):
+            key = "encoder.proj." + key[len("image_proj."):]
+        elif key.startswith("encoder."):
+            key = "encoder.convs." + key[len("encoder."):]
+        renamed[key] = value
+    return renamed
 
 
 @POLICY_FAMILIES.register("cnn")
@@ -103,7 +118,7 @@ class CNNPolicy(Policy):
             raise ValueError(f"model.size={cfg.size!r} is not a cnn preset; choose one of {sorted(SIZES)}")
         size = SIZES[cfg.size]
         if cfg.image_size is not None:
-            size = CNNSize(cfg.image_size, size.channels, size.hidden)
+            size = replace(size, image_size=cfg.image_size)
         cameras = ("main", "wrist") if cfg.use_wrist else ("main",)
         if any(c not in env.cameras for c in cameras):
             raise ValueError(f"the cnn policy reads cameras {cameras}; the environment has {env.cameras}")
@@ -123,7 +138,7 @@ class CNNPolicy(Policy):
         fresh_value_head = bool(cfg is not None and cfg.value_head and not meta["value_head"])
         meta["value_head"] = meta["value_head"] or fresh_value_head  # PPO from a checkpoint trained without a critic
         policy = cls._from_meta(meta, config["norm_stats"], resolve(section["codec"], cfg, None))
-        missing, unexpected = policy.net.load_state_dict(read_weights(path), strict=False)
+        missing, unexpected = policy.net.load_state_dict(_upgrade_flatten_keys(read_weights(path)), strict=False)
         missing = [k for k in missing if not (fresh_value_head and k.startswith("value_head."))]
         if missing or unexpected:
             raise ValueError(f"{path}: weights do not match the config: missing {missing[:8]}, unexpected {unexpected[:8]}")
