@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 DEMO_ARGS = ["env.task=PushCube-v1", "env.num_envs=2", "env.image_size=64", "env.reward_mode=dense",
-             "warmstart.demos=4", "warmstart.demo_seed=700000"]
+             "warmstart.demos=4", "warmstart.demo_envs=2",
+             "warmstart.demo_seed=700000"]
 
 
 @pytest.fixture(scope="session")

@@ -28,12 +28,29 @@ def test_recipes_load_with_a_warm_start(recipe):
     assert config.env.image_size == (config.model.image_size or config.env.image_size)
 
 
+def test_both_recipes_generate_their_demos_in_the_same_env():
+    """Demos depend on how many envs generate them; warmstart.demo_envs fixes that number, so the PPO and
+    the GRPO quickstart (8 and 64 envs) start RL from the same demos and the same SFT policy."""
+    from vla_rl.sft.warmstart import demo_env_config
+
+    ppo, grpo = load_config("quickstart"), load_config("quickstart_grpo")
+    assert ppo.env.num_envs != grpo.env.num_envs
+    assert demo_env_config(ppo) == demo_env_config(grpo)
+    assert demo_env_config(grpo).num_envs == grpo.warmstart.demo_envs == 8
+    few = demo_env_config(load_config(None, ["warmstart.demos=3", "env.num_envs=8", "env.num_workers=8"]))
+    assert (few.num_envs, few.num_workers, few.auto_reset) == (3, 3, False)  # never more envs than demos
+    own = demo_env_config(load_config(None, ["warmstart.demo_envs=null", "env.num_envs=4"]))
+    assert own.num_envs == 4
+    with pytest.raises(ConfigError, match="demo_envs=0 must be >= 1"):
+        load_config(None, ["warmstart.demo_envs=0"])
+
+
 @pytest.mark.slow
 def test_train_with_warm_start_reports_sft_and_rl_on_the_same_seeds(tmp_path):
     from vla_rl.cli.main import main
 
     args = ["env.task=PushCube-v1", "env.num_envs=2", "env.image_size=64", "model.family=cnn", "model.image_size=null",
-            "warmstart.enabled=true", "warmstart.demos=3", "warmstart.sft_steps=20", "warmstart.eval_loss_every=10",
+            "warmstart.enabled=true", "warmstart.demos=3", "warmstart.demo_envs=2", "warmstart.sft_steps=20", "warmstart.eval_loss_every=10",
             "runner.iterations=1", "rollout.steps_per_iteration=4", "runner.eval_episodes=2", "runner.video=false",
             "runner.name=ws", f"runner.output_dir={tmp_path}"]
     assert main(["train", *args, "--no-progress"]) == 0

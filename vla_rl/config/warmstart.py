@@ -30,6 +30,10 @@ class WarmstartConfig:
     demo_noise: float = 0.0
     """Std of Gaussian noise on the demonstrator's executed xyz action (its clean action is recorded), so
     the demos show recoveries from states off the ideal path (DART); 0: no noise."""
+    demo_envs: Optional[int] = 8
+    """Envs that generate the demos at once (at most `demos`); the demo set depends on it (which reset ids
+    end up kept, and in what order), so a fixed value gives every recipe with the same env the same demos
+    and the same SFT policy whatever its `env.num_envs`. None: the run's `env.num_envs`."""
     demos_dir: Optional[str] = None
     """An existing demo folder (`vla-rl demos` output) to train on instead of generating new demos."""
 
@@ -56,6 +60,8 @@ class WarmstartConfig:
     def __post_init__(self) -> None:
         check(self.demos >= 1, f"warmstart.demos={self.demos} must be >= 1")
         check(self.demo_seed >= 0, f"warmstart.demo_seed={self.demo_seed} must be >= 0 (it is a reset id)")
+        check(self.demo_envs is None or self.demo_envs >= 1,
+              f"warmstart.demo_envs={self.demo_envs} must be >= 1 (or null: env.num_envs)")
         check(self.demo_noise >= 0, f"warmstart.demo_noise={self.demo_noise} must be >= 0")
         check(self.sft_steps >= 0, f"warmstart.sft_steps={self.sft_steps} must be >= 0")
         check(self.batch_size >= 1, f"warmstart.batch_size={self.batch_size} must be >= 1")

@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Console
 
 from vla_rl.config.core import to_dict
+from vla_rl.config.env import EnvConfig
 from vla_rl.config.loader import dump_config
 from vla_rl.config.schema import Config
 from vla_rl.demos.format import DemoSet, DemoWriter, load_demos
@@ -44,12 +45,21 @@ class WarmstartResult:
         return self.sft_dir / "policy"
 
 
+def demo_env_config(config: Config) -> EnvConfig:
+    """The env that generates a run's demos: the run's, with `warmstart.demo_envs` envs (never more than
+    demos), no auto-reset, and episodes that end on success."""
+    env, ws = config.env, config.warmstart
+    n = min(ws.demo_envs or env.num_envs, ws.demos)
+    workers = None if env.num_workers is None else min(env.num_workers, n)
+    return replace(env, num_envs=n, num_workers=workers, auto_reset=False, terminate_on_success=True)
+
+
 def make_demos(config: Config, out_dir: str | Path, progress: bool = True) -> tuple[DemoSet, GenerationStats]:
     """Generate `config.warmstart.demos` scripted demos in `config.env` into `out_dir`."""
     from simulators.registry import make_env
 
     ws = config.warmstart
-    env = make_env(replace(config.env, auto_reset=False, terminate_on_success=True))
+    env = make_env(demo_env_config(config))
     try:
         spec = env.spec
         meta = demo_metadata(env, source=f"scripted:{spec.backend}/{spec.task}")
