@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Literal, Sequence
 
+from simulators.affinity import set_process_cores
 from vla_rl.config.core import ConfigError
 from vla_rl.config.placement import PlacementConfig
 
@@ -98,17 +99,6 @@ def cores_of(cluster: Cluster, devices: Sequence[int]) -> list[int] | None:
     return sorted({cores[(d // cluster.slots_per_core) % len(cores)] for d in devices})
 
 
-def set_process_cores(pid: int, cores: Sequence[int]) -> None:
-    """Pin every thread of process `pid` to `cores` (threads created later inherit it)."""
-    tasks = f"/proc/{pid}/task"
-    tids = [int(t) for t in os.listdir(tasks)] if os.path.isdir(tasks) else [pid]
-    for tid in tids:
-        try:
-            os.sched_setaffinity(tid, set(cores))
-        except (ProcessLookupError, PermissionError):
-            pass  # a thread that ended meanwhile
-
-
 @contextmanager
 def pinned(cores: Sequence[int] | None, threads: int = 0) -> Iterator[None]:
     """Run this process on `cores` (and torch on `threads` threads, 0 = one per core) inside the block."""
@@ -127,4 +117,4 @@ def pinned(cores: Sequence[int] | None, threads: int = 0) -> Iterator[None]:
         torch.set_num_threads(before_threads)
 
 
-__all__ = ["Cluster", "cores_of", "detect_cluster", "local_cores", "pinned", "set_process_cores", "tensor_device"]
+__all__ = ["Cluster", "cores_of", "detect_cluster", "local_cores", "pinned", "tensor_device"]

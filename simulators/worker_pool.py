@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from simulators.affinity import set_process_cores
 from simulators.single_env import SingleEnvInfo
 from simulators.worker import worker_main
 
@@ -50,17 +51,6 @@ class Worker:
     env_ids: list[int]
     process: Any = None
     conn: Any = None
-
-
-def set_cores(pid: int, cores: Sequence[int]) -> None:
-    """Pin every thread of process `pid` to `cores`."""
-    task_dir = f"/proc/{pid}/task"
-    tids = [int(t) for t in os.listdir(task_dir)] if os.path.isdir(task_dir) else [pid]
-    for tid in tids:
-        try:
-            os.sched_setaffinity(tid, set(cores))
-        except (ProcessLookupError, PermissionError):
-            pass  # a thread that ended meanwhile
 
 
 class WorkerPool:
@@ -138,7 +128,7 @@ class WorkerPool:
         )
         w.process.start()
         if self._cores is not None and hasattr(os, "sched_setaffinity"):
-            set_cores(w.process.pid, self._cores)  # threads the worker starts later inherit it
+            set_process_cores(w.process.pid, self._cores)  # threads the worker starts later inherit it
         child.close()
         w.conn = parent
 
@@ -201,10 +191,10 @@ class WorkerPool:
             return
         for w in self.workers:
             if w.process is not None and w.process.pid is not None:
-                set_cores(w.process.pid, self._cores)
+                set_process_cores(w.process.pid, self._cores)
 
     def pids(self) -> list[int]:
         return [w.process.pid for w in self.workers]
 
 
-__all__ = ["EnvWorkerError", "Worker", "WorkerPlan", "WorkerPool", "set_cores"]
+__all__ = ["EnvWorkerError", "Worker", "WorkerPlan", "WorkerPool"]
