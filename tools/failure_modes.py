@@ -134,18 +134,20 @@ def main(argv: Sequence[str]) -> int:
     from simulators.registry import make_env
     from vla_rl.checkpoints import resolve_checkpoint
     from vla_rl.config.loader import load_config
+    from vla_rl.eval.manifest import config_ids
     from vla_rl.models.registry import load_policy
 
     checkpoint = resolve_checkpoint(args.checkpoint)
-    config = load_config(str(checkpoint / "config.yaml"), list(args.overrides))
+    overrides = list(args.overrides) + ([f"runner.eval_episodes={args.episodes}"] if args.episodes else [])
+    config = load_config(str(checkpoint / "config.yaml"), overrides)
     if config.env.backend != "maniskill" or config.env.task not in ("PushCube-v1", "PullCube-v1"):
         raise SystemExit(f"failure_modes reads a cube and a goal region: it supports maniskill PushCube-v1 and "
                          f"PullCube-v1, not {config.env.backend}/{config.env.task}")
     torch.set_num_threads(1)
     policy = load_policy(str(checkpoint / "policy"))
     policy.eval()
-    episodes = args.episodes or config.runner.eval_episodes
-    ids = [config.runner.eval_seed + i for i in range(episodes)]
+    ids = list(config_ids(config))
+    episodes = len(ids)
     env = make_env(replace(config.env, auto_reset=False))
     try:
         traces = run_episodes(env, policy, ids, progress=not args.no_progress)
