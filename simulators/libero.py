@@ -49,6 +49,8 @@ class LiberoVectorEnv(SubprocVectorEnv):
             raise ConfigError("LIBERO episodes end on success (the benchmark's protocol); set env.terminate_on_success=true")
         if cfg.reward_mode != "sparse":
             raise ConfigError("LIBERO has only a sparse success reward; set env.reward_mode=sparse")
+        if cfg.spawn_scale != 1.0:
+            raise ConfigError("env.spawn_scale applies to ManiSkill tasks only; LIBERO uses its fixed init states: set env.spawn_scale=1.0")
         if cfg.mesh_detail != 1.0:
             raise ConfigError("env.mesh_detail applies to ManiSkill's renderer only; set env.mesh_detail=1.0 for LIBERO")
         if cfg.num_workers not in (None, cfg.num_envs):

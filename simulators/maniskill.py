@@ -48,6 +48,12 @@ class ManiSkillVectorEnv(SubprocVectorEnv):
             raise ConfigError(f"ManiSkill task {cfg.task} has no wrist camera; set env.cameras=[main]")
         if cfg.reward_mode == "dense" and not meta.dense_reward:
             raise ConfigError(f"ManiSkill task {cfg.task} has no dense reward; set env.reward_mode=sparse")
+        if cfg.spawn_scale != 1.0 and not meta.spawn_group:
+            supported = sorted(t for t, m in MANISKILL_TASKS.items() if m.spawn_group)
+            raise ConfigError(
+                f"env.spawn_scale={cfg.spawn_scale} is not supported by {cfg.task} (supported: {supported}); "
+                "set env.spawn_scale=1.0 or add the task's spawn_group to simulators/maniskill_tasks.py"
+            )
         num_workers = cfg.num_workers or min(cfg.num_envs, available_cores())
         plan = WorkerPlan(
             factory="simulators.maniskill_env:ManiSkillSingleEnv",
@@ -59,6 +65,7 @@ class ManiSkillVectorEnv(SubprocVectorEnv):
                 max_episode_steps=cfg.max_episode_steps,
                 terminate_on_success=cfg.terminate_on_success,
                 mesh_detail=cfg.mesh_detail,
+                spawn_scale=cfg.spawn_scale,
             ),
             num_workers=num_workers,
             env_vars={},

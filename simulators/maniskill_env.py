@@ -15,7 +15,8 @@ the time limit is applied by the parent (`SubprocVectorEnv`), not by a gym wrapp
 Tasks that need downloaded assets fail at build time with the download command, never a prompt.
 Rendering: SAPIEN picks a Vulkan device itself (a GPU, or Mesa's lavapipe on CPU-only machines).
 `mesh_detail` < 1 swaps the robot's and floor's visual meshes for lighter ones after each scene
-build (`low_poly.py`): ~3x faster RGB steps on a CPU, physics unchanged.
+build (`low_poly.py`): ~3x faster RGB steps on a CPU, physics unchanged. `spawn_scale` < 1 moves the
+task's spawn group (`maniskill_tasks.py`) towards the table's origin after ManiSkill's own reset.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class ManiSkillSingleEnv(SingleEnv):
         max_episode_steps: int | None,
         terminate_on_success: bool = True,
         mesh_detail: float = 1.0,
+        spawn_scale: float = 1.0,
     ) -> None:
         import gymnasium as gym
         import mani_skill.envs  # noqa: F401 - registers the tasks
@@ -113,6 +115,9 @@ class ManiSkillSingleEnv(SingleEnv):
         self._cameras = cameras
         self._terminate_on_success = terminate_on_success
         self._mesh_detail = mesh_detail
+        if spawn_scale != 1.0 and not meta.spawn_group:
+            raise ValueError(f"spawn_scale={spawn_scale}: {task} declares no spawn_group in maniskill_tasks.py")
+        self._spawn_scale = spawn_scale
         self._max_steps = max_episode_steps or REGISTERED_ENVS[task].max_episode_steps
         space = self._env.single_action_space
         self._info = SingleEnvInfo(
@@ -131,6 +136,7 @@ class ManiSkillSingleEnv(SingleEnv):
                 "reward": REWARD_MODES[reward_mode],
                 "goal_marker_shown": meta.show_goal,
                 "mesh_detail": mesh_detail,
+                "spawn_scale": spawn_scale,
             },
         )
 
@@ -140,7 +146,7 @@ class ManiSkillSingleEnv(SingleEnv):
     def reset(self, reset_id: int) -> SingleObs:
         raw, _ = self._env.reset(seed=int(reset_id))
         revealed = self._meta.show_goal and self._reveal_goal()
-        if revealed | self._simplify_meshes():
+        if revealed | self._simplify_meshes() | self._shrink_spawn():
             raw = self._env.get_obs()
         return self._obs(raw)
 
@@ -175,6 +181,22 @@ class ManiSkillSingleEnv(SingleEnv):
             return False
         env._hidden_objects = [o for o in env._hidden_objects if o is not goal]
         goal.show_visual()
+        return True
+
+    def _shrink_spawn(self) -> bool:
+        """Scale the spawn group's offset from the table origin by `spawn_scale`; True if anything moved."""
+        if self._spawn_scale == 1.0:
+            return False
+        from mani_skill.utils.structs.pose import Pose
+
+        actors = [getattr(self._env, name) for name in self._meta.spawn_group]
+        first = actors[0].pose.p[0]
+        shift = first.clone()
+        shift[:2] *= self._spawn_scale - 1.0
+        shift[2] = 0.0
+        for actor in actors:
+            pose = actor.pose
+            actor.set_pose(Pose.create_from_pq(p=pose.p + shift, q=pose.q))
         return True
 
     def _simplify_meshes(self) -> bool:

@@ -23,12 +23,17 @@ class ManiSkillTask:
     """Make the goal marker that ManiSkill hides from cameras visible, so an image policy can see the goal."""
     dense_reward: bool = True
     """The task has a normalised dense reward (otherwise only reward_mode="sparse" works)."""
+    spawn_group: tuple[str, ...] = ()
+    """Env attributes of the actors ManiSkill places at random around the table's origin, the first one
+    drawn uniformly and the others at fixed offsets from it (PushCube: the cube, then its goal 0.2 m in
+    +x). `env.spawn_scale` shrinks the first one's xy offset from the origin and moves the others with
+    it; empty: the task does not support `spawn_scale`."""
 
 
 MANISKILL_TASKS: dict[str, ManiSkillTask] = {
     "PickCube-v1": ManiSkillTask("pick up the red cube and move it to the green goal", show_goal=True),
-    "PushCube-v1": ManiSkillTask("push the blue cube onto the red and white target"),
-    "PullCube-v1": ManiSkillTask("pull the blue cube back onto the red and white target"),
+    "PushCube-v1": ManiSkillTask("push the blue cube onto the red and white target", spawn_group=("obj", "goal_region")),
+    "PullCube-v1": ManiSkillTask("pull the blue cube back onto the red and white target", spawn_group=("obj", "goal_region")),
     "StackCube-v1": ManiSkillTask("stack the red cube on top of the green cube"),
     "PegInsertionSide-v1": ManiSkillTask("insert the peg into the hole in the side of the box"),
     "PlugCharger-v1": ManiSkillTask("plug the charger into the wall receptacle", dense_reward=False),

@@ -34,10 +34,10 @@ def test_overrides_after_a_flag_still_apply(capsys):
 
     # `placement.pipeline_stages=3` does not divide 4 envs: the plan must refuse it, which it can only
     # do if the override after `--json` reached the config.
-    assert main(["plan", "--json", "env.num_envs=4", "placement.pipeline_stages=3"]) == 2
+    assert main(["plan", "quickstart_ppo", "--json", "env.num_envs=4", "placement.pipeline_stages=3"]) == 2
     assert "pipeline_stages" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["plan", "--no-such-flag"])
+        main(["plan", "quickstart_ppo", "--no-such-flag"])
 
 
 @pytest.mark.parametrize("command", [["eval", "CKPT", "--no-progress"], ["compare", "A", "B", "--no-progress"]])

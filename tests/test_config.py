@@ -31,7 +31,7 @@ def test_default_recipe_is_quickstart():
 
 
 def test_nested_override_sets_typed_value():
-    config = load_config(None, ["algorithm.clip_ratio=0.3", "env.num_envs=3", "runner.video=false"])
+    config = load_config("quickstart_ppo", ["algorithm.clip_ratio=0.3", "env.num_envs=3", "runner.video=false"])
     assert config.algorithm.clip_ratio == pytest.approx(0.3)
     assert config.env.num_envs == 3
     assert config.runner.video is False
@@ -39,15 +39,15 @@ def test_nested_override_sets_typed_value():
 
 def test_scientific_notation_without_a_dot_is_a_number():
     # PyYAML (YAML 1.1) reads "3e-4" as a string; a learning rate written that way must still load.
-    config = load_config(None, ["algorithm.lr=3e-4", "algorithm.value_lr=1E-3"])
+    config = load_config("quickstart_ppo", ["algorithm.lr=3e-4", "algorithm.value_lr=1E-3"])
     assert config.algorithm.lr == pytest.approx(3e-4) and config.algorithm.value_lr == pytest.approx(1e-3)
     with pytest.raises(ConfigError, match="must be a number"):
-        load_config(None, ["algorithm.lr=3e-"])
+        load_config("quickstart_ppo", ["algorithm.lr=3e-"])
 
 
 def test_unknown_override_key_names_it_and_the_command_line():
     with pytest.raises(ConfigError) as err:
-        load_config(None, ["algorithm.bogus_key=1"])
+        load_config("quickstart_ppo", ["algorithm.bogus_key=1"])
     message = str(err.value)
     assert "algorithm.bogus_key" in message
     assert message.startswith("command line")
@@ -64,9 +64,9 @@ def test_unknown_key_in_file_names_file(tmp_path):
 
 def test_wrong_type_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="env.num_envs"):
-        load_config(None, ["env.num_envs=four"])
+        load_config("quickstart_ppo", ["env.num_envs=four"])
     with pytest.raises(ConfigError, match="runner.video"):
-        load_config(None, ["runner.video=3"])
+        load_config("quickstart_ppo", ["runner.video=3"])
 
 
 def test_malformed_yaml_names_file_and_line(tmp_path):
@@ -95,11 +95,11 @@ def test_extends_cycle_is_an_error(tmp_path):
 
 def test_cross_field_check_message_reaches_user():
     with pytest.raises(ConfigError, match="rollout"):
-        load_config(None, ["rollout.steps_per_iteration=0"])
+        load_config("quickstart_ppo", ["rollout.steps_per_iteration=0"])
 
 
 def test_dump_round_trips(tmp_path):
-    config = load_config(None, ["env.num_envs=3"])
+    config = load_config("quickstart_ppo", ["env.num_envs=3"])
     recipe = write(tmp_path / "dumped.yaml", dump_config(config))
     assert load_config(str(recipe)) == config
 
@@ -115,10 +115,10 @@ def test_cli_reports_bad_key_in_one_line():
 
 def test_group_algorithm_needs_fixed_length_episodes():
     with pytest.raises(ConfigError, match="env.auto_reset=false"):
-        load_config(None, ["algorithm.name=grpo", "algorithm.advantage=grpo", "algorithm.group_size=2"])
+        load_config("quickstart_ppo", ["algorithm.name=grpo", "algorithm.advantage=grpo", "algorithm.group_size=2"])
 
 
 def test_group_size_must_divide_num_envs():
     with pytest.raises(ConfigError, match="multiple of"):
-        load_config(None, ["algorithm.name=grpo", "algorithm.advantage=grpo", "algorithm.group_size=3",
+        load_config("quickstart_ppo", ["algorithm.name=grpo", "algorithm.advantage=grpo", "algorithm.group_size=3",
                            "env.auto_reset=false", "env.num_envs=4"])

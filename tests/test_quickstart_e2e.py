@@ -1,7 +1,8 @@
 """End to end: the quickstart recipe on reduced sizes, through the real CLI entry point.
 
 Real ManiSkill3 (CPU physics, software rendering): scripted demonstrations, SFT of the recipe's
-policy, PPO, checkpoint, evaluation, video; then `vla-rl eval` on the checkpoint it wrote.
+policy, GRPO (one group of 2), checkpoint, evaluation, video; then `vla-rl eval` on the checkpoint
+it wrote. The PPO quickstart runs the same path in tests/learning/test_warmstart.py (slow).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from vla_rl.cli.main import main
 from vla_rl.models.registry import load_policy
 from vla_rl.runner.metrics_log import read_metrics
 
-SMALL = ["runner.iterations=2", "rollout.steps_per_iteration=6", "env.num_envs=2", "env.max_episode_steps=25",
+SMALL = ["runner.iterations=2", "rollout.steps_per_iteration=25", "env.num_envs=2", "env.max_episode_steps=25",
+         "algorithm.group_size=2",
          "runner.eval_episodes=2", "algorithm.num_minibatches=2", "warmstart.demos=2", "warmstart.sft_steps=5",
          "warmstart.eval_loss_every=5"]
 

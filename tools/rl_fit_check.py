@@ -10,8 +10,8 @@ one that climbs here but not on fresh seeds has a generalisation problem.
 Group recipes (GRPO/RLOO, `env.auto_reset=false`) replay num_envs / group_size ids; continuing
 recipes (PPO) restart their window each iteration from env.seed. Example:
 
-    .venv/bin/python tools/rl_fit_check.py quickstart_grpo runner.iterations=20 \
-        model.pretrained=runs/quickstart_grpo/sft/policy warmstart.enabled=false
+    .venv/bin/python tools/rl_fit_check.py quickstart runner.iterations=20 \
+        model.pretrained=runs/quickstart/sft/policy warmstart.enabled=false
 """
 
 from __future__ import annotations

@@ -16,5 +16,5 @@ def push_demos(tmp_path_factory):
     from vla_rl.cli.demos import main
 
     out = tmp_path_factory.mktemp("demos") / "push"
-    assert main([*DEMO_ARGS, "--out", str(out), "--no-progress"]) == 0
+    assert main(["quickstart_ppo", *DEMO_ARGS, "--out", str(out), "--no-progress"]) == 0
     return out

@@ -23,7 +23,7 @@ ARGS = ["env.task=PushCube-v1", "env.image_size=32", "env.num_envs=2", "env.max_
 
 def _checkpoint(root, seed: int):
     """A checkpoint folder (policy/ + config.yaml) of a random tiny CNN policy."""
-    config = load_config(None, ARGS)
+    config = load_config("quickstart_ppo", ARGS)
     policy = build_policy(config.model, action_dim=7, cameras=("main",), proprio_dim=8, seed=seed,
                           gripper_convention="open_positive")
     policy.save_pretrained(str(root / "policy"))
@@ -58,7 +58,7 @@ def test_manifest_records_versions_ids_decoding_and_hashes(tmp_path):
 
 
 def test_report_states_wilson_intervals_and_mcnemar(tmp_path):
-    config = load_config(None, ARGS)
+    config = load_config("quickstart_ppo", ARGS)
     protocol = eval_protocol(config, "benchmark")
     a = write_evaluation(tmp_path / "a", _result([False, False, True, False], [6, 6, 2, 6]), config, protocol, None)
     b = _result([True, True, True, False], [3, 4, 2, 6])

@@ -43,7 +43,7 @@ def test_verdicts_sort_episodes_by_what_the_cube_did():
 def test_a_run_on_the_simulator_judges_every_episode(tmp_path):
     args = ["env.task=PushCube-v1", "env.image_size=32", "env.num_envs=2", "env.max_episode_steps=4",
             "env.mesh_detail=0.05", "model.family=cnn", "runner.eval_episodes=3"]
-    config = load_config(None, args)
+    config = load_config("quickstart_ppo", args)
     build_policy(config.model, action_dim=7, cameras=("main",), proprio_dim=8, seed=0,
                  gripper_convention="open_positive").save_pretrained(str(tmp_path / "policy"))
     (tmp_path / "config.yaml").write_text(dump_config(config))

@@ -78,11 +78,11 @@ def test_sft_command_saves_what_model_pretrained_loads(push_demos, tmp_path):
     out = tmp_path / "sft"
     args = ["env.task=PushCube-v1", "env.image_size=64", "warmstart.sft_steps=5", "warmstart.batch_size=8",
             "warmstart.eval_loss_every=5"]
-    assert main([*args, "--demos", str(push_demos), "--out", str(out), "--no-progress"]) == 0
+    assert main(["quickstart_ppo", *args, "--demos", str(push_demos), "--out", str(out), "--no-progress"]) == 0
     summary = json.loads((out / "sft.json").read_text())
     assert summary["steps"] == 5 and summary["holdout_nll_final"] is not None and summary["demos"] == 4
     assert (out / "config.yaml").is_file() and (out / "logs" / "metrics.jsonl").is_file()
-    config = load_config(None, [*args, f"model.pretrained={out / 'policy'}"])
+    config = load_config("quickstart_ppo", [*args, f"model.pretrained={out / 'policy'}"])
     loaded = build_policy(config.model, action_dim=7, cameras=("main",), proprio_dim=8, seed=1,
                           gripper_convention="open_positive")
     demos = load_demos(push_demos)
@@ -94,6 +94,6 @@ def test_sft_command_saves_what_model_pretrained_loads(push_demos, tmp_path):
 def test_demos_for_another_task_are_refused(push_demos):
     from vla_rl.sft.warmstart import check_demos_match
 
-    config = load_config(None, ["env.task=PickCube-v1", "env.image_size=64"])
+    config = load_config("quickstart_ppo", ["env.task=PickCube-v1", "env.image_size=64"])
     with pytest.raises(ValueError, match="PushCube-v1"):
         check_demos_match(config, load_demos(push_demos))

@@ -21,7 +21,7 @@ def _rounds(order: list[int], num_envs: int) -> list[list[int]]:
 @pytest.mark.parametrize("suite,tasks", [("libero_spatial", 10), ("libero_10", 10), ("libero_spatial/3", 1)])
 @pytest.mark.parametrize("num_envs", [1, 3, 8])
 def test_libero_benchmark_protocol_covers_every_init_state_once(suite, tasks, num_envs):
-    config = load_config(None, ["env.backend=libero", f"env.task={suite}", "env.reward_mode=sparse",
+    config = load_config("quickstart_ppo", ["env.backend=libero", f"env.task={suite}", "env.reward_mode=sparse",
                                 "env.cameras=[main]", "model.family=openvla"])
     protocol = eval_protocol(config, "benchmark")
     assert len(protocol.reset_ids) == 50 * tasks
@@ -41,10 +41,13 @@ def test_libero_benchmark_protocol_covers_every_init_state_once(suite, tasks, nu
 
 
 def test_maniskill_protocol_is_the_runs_eval_seeds():
-    config = load_config(None, ["runner.eval_episodes=7", "runner.eval_seed=123"])
+    config = load_config("quickstart_ppo", ["runner.eval_episodes=7", "runner.eval_seed=123", "env.spawn_scale=1.0"])
     protocol = eval_protocol(config, "benchmark")
     assert protocol.reset_ids == tuple(range(123, 130)) and not protocol.init_states
     assert sorted(protocol_order(protocol, 2)) == list(range(123, 130))
+    assert "spawn_scale" not in protocol.description
+    shrunk = load_config("quickstart_ppo", ["env.task=PushCube-v1", "env.spawn_scale=0.25"])
+    assert "env.spawn_scale=0.25" in eval_protocol(shrunk, "benchmark").description
 
 
 @pytest.mark.parametrize("n,shards", [(0, 3), (1, 4), (10, 3), (50, 7), (500, 8)])

@@ -49,7 +49,7 @@ ENGINES = {"fsdp2": ["placement.engine=fsdp2"], "deepspeed": ["placement.engine=
 def _train(overrides: list[str]) -> None:
     from vla_rl.runner.loop import Runner
 
-    runner = Runner(load_config(None, overrides), progress=False)
+    runner = Runner(load_config("quickstart_ppo", overrides), progress=False)
     try:
         runner.run()
     finally:
@@ -138,7 +138,7 @@ def test_two_ranks_train_like_one_process(engine, single, two_ranks):
 
 
 def _train_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vla_rl.cli.main", "train", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "vla_rl.cli.main", "train", "quickstart_ppo", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
 
 
@@ -158,11 +158,11 @@ def test_torchrun_with_the_single_engine_is_refused():
 def test_zero_stage_is_validated():
     from vla_rl.config.core import ConfigError
 
-    assert load_config(None, ["placement.engine=deepspeed", "placement.zero_stage=3"]).placement.zero_stage == 3
+    assert load_config("quickstart_ppo", ["placement.engine=deepspeed", "placement.zero_stage=3"]).placement.zero_stage == 3
     with pytest.raises(ConfigError, match="only applies to placement.engine=deepspeed"):
-        load_config(None, ["placement.zero_stage=1"])
+        load_config("quickstart_ppo", ["placement.zero_stage=1"])
     with pytest.raises(ConfigError, match="use 1 .* 2 .* 3"):
-        load_config(None, ["placement.engine=deepspeed", "placement.zero_stage=4"])
+        load_config("quickstart_ppo", ["placement.engine=deepspeed", "placement.zero_stage=4"])
 
 
 @pytest.mark.slow

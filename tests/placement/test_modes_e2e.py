@@ -34,7 +34,7 @@ MODES = {
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", list(MODES))
 def test_mode_trains_two_iterations(mode, tmp_path):
-    config = load_config(None, [*TINY, *MODES[mode], f"runner.output_dir={tmp_path}", f"runner.name={mode}"])
+    config = load_config("quickstart_ppo", [*TINY, *MODES[mode], f"runner.output_dir={tmp_path}", f"runner.name={mode}"])
     runner = Runner(config, progress=False)
     try:
         assert runner.workers.plan.mode == mode.split("-")[-1]

@@ -18,7 +18,7 @@ CPUS2 = Cluster("cpu", 2, "test: 2 cores")
 
 
 def config(*overrides: str):
-    return load_config(None, list(overrides))
+    return load_config("quickstart_ppo", list(overrides))
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -114,9 +114,9 @@ def test_plan_command_prints_the_plan_and_refuses_bad_ones(capsys):
     import vla_rl.cli.plan  # noqa: F401 - registers the command
     from vla_rl.cli.main import main
 
-    assert main(["plan", "env.num_envs=4", "placement.device=cpu", "placement.env=0", "placement.rollout=1",
+    assert main(["plan", "quickstart_ppo", "env.num_envs=4", "placement.device=cpu", "placement.env=0", "placement.rollout=1",
                  "placement.pipeline_stages=2"]) == 0
     out = capsys.readouterr().out
     assert "hybrid" in out and "2 stage(s) of 2 envs" in out
-    assert main(["plan", "placement.device=cpu", "placement.pipeline_stages=3", "--json"]) == 2
+    assert main(["plan", "quickstart_ppo", "placement.device=cpu", "placement.pipeline_stages=3", "--json"]) == 2
     assert "pipeline_stages=3" in capsys.readouterr().err

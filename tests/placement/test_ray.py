@@ -31,7 +31,7 @@ def local_ray():
 
 @pytest.mark.slow
 def test_ray_hybrid_places_workers_on_their_planned_gpus_and_trains(local_ray, tmp_path):
-    config = load_config(None, [*TINY, "placement.backend=ray", "placement.env=0", "placement.rollout=1",
+    config = load_config("quickstart_ppo", [*TINY, "placement.backend=ray", "placement.env=0", "placement.rollout=1",
                                 "placement.actor=all", "placement.pipeline_stages=2",
                                 f"runner.output_dir={tmp_path}", "runner.name=ray"])
     runner = Runner(config, progress=False)

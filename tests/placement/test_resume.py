@@ -23,7 +23,7 @@ TINY = ["env.num_envs=2", "rollout.steps_per_iteration=4", "env.max_episode_step
 
 
 def _train(tmp_path, name: str, *extra: str):
-    config = load_config(None, [*TINY, f"runner.output_dir={tmp_path}", f"runner.name={name}", *extra])
+    config = load_config("quickstart_ppo", [*TINY, f"runner.output_dir={tmp_path}", f"runner.name={name}", *extra])
     runner = Runner(config, progress=False)
     try:
         initial_ref = {k: v.clone() for k, v in runner.ref_policy.state_dict().items()}

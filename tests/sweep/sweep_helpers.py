@@ -28,7 +28,7 @@ ALGORITHMS = {
 
 def write_sweep(path: Path, **fields) -> Path:
     """A sweep file with the tiny base and the PPO/GRPO axis; `fields` replace top-level keys."""
-    data = {"name": "tiny", "recipe": "quickstart", "overrides": TINY_BASE, "grid": [ALGORITHMS], "seeds": [0],
+    data = {"name": "tiny", "recipe": "quickstart_ppo", "overrides": TINY_BASE, "grid": [ALGORITHMS], "seeds": [0],
             "budget": {"env_steps": 20}, "success_threshold": 0.5, "output_dir": str(path.parent / "out")}
     data.update(fields)
     path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -28,6 +28,10 @@ class EnvConfig:
     """"sparse": 1 on the success step, else 0; "dense": the task's normalised shaped reward (ManiSkill only)."""
     max_episode_steps: int | None = None
     """Truncate episodes after this many steps; None = the task's or benchmark's own limit."""
+    spawn_scale: float = 1.0
+    """Shrink the region objects spawn in (ManiSkill PushCube/PullCube): the cube's xy offset from the
+    table's origin is multiplied by this, and its goal moves with it. 1.0 = the task as published
+    (PushCube: a 20 x 20 cm square); 0.25 = a 5 x 5 cm square. Every reset id still gives its own state."""
 
     # --- observations
     image_size: int = 128
@@ -76,6 +80,10 @@ class EnvConfig:
         check(
             0.0 < self.mesh_detail <= 1.0,
             f"env.mesh_detail={self.mesh_detail} must be in (0, 1]: the fraction of visual-mesh triangles kept",
+        )
+        check(
+            0.0 < self.spawn_scale <= 1.0,
+            f"env.spawn_scale={self.spawn_scale} must be in (0, 1]: the fraction of the task's spawn region kept",
         )
         check(len(self.cameras) >= 1, "env.cameras must list at least one camera, e.g. [main]")
         unknown = [c for c in self.cameras if c not in CAMERAS]

@@ -81,9 +81,11 @@ def config_ids(config: Any) -> tuple[int, ...]:
 @PROTOCOLS.register("maniskill")
 def maniskill_protocol(config: Any, name: str) -> EvalProtocol:
     ids = config_ids(config)
+    scale = config.env.spawn_scale
+    region = "" if scale == 1.0 else f"; objects spawn in the task's region scaled by env.spawn_scale={scale:g}"
     return EvalProtocol(name=name, reset_ids=ids, description=(
         f"{len(ids)} episodes from ManiSkill seeds {ids[0]}..{ids[-1]} (no official fixed set; the same seeds give the "
-        f"same initial states), at most {config.env.max_episode_steps or 'the task default'} steps each"))
+        f"same initial states), at most {config.env.max_episode_steps or 'the task default'} steps each{region}"))
 
 
 @PROTOCOLS.register("libero")
