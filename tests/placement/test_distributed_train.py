@@ -146,7 +146,7 @@ def _train_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProce
 def test_plain_train_with_a_distributed_engine_names_the_torchrun_command(engine):
     out = _train_cli("runner.iterations=1", f"placement.engine={engine}")
     assert out.returncode == 2
-    assert re.search(rf"`torchrun --nproc-per-node \d+ -m vla_rl.cli.train runner.iterations=1 "
+    assert re.search(rf"`torchrun --nproc-per-node \d+ -m vla_rl.cli.train quickstart_ppo runner.iterations=1 "
                      rf"placement.engine={engine}`", out.stderr), out.stderr
 
 
