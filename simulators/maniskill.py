@@ -44,6 +44,9 @@ class ManiSkillVectorEnv(SubprocVectorEnv):
                 f"env.task={cfg.task!r} is not a supported ManiSkill task; use one of {sorted(MANISKILL_TASKS)} "
                 "(add an entry with its instruction to simulators/maniskill_tasks.py for another task)"
             )
+        if cfg.image_protocol != "raw":
+            raise ConfigError(f"env.image_protocol={cfg.image_protocol} is LIBERO's published preprocessing; "
+                              "ManiSkill renders at env.image_size: set env.image_protocol=raw")
         if "wrist" in cfg.cameras and meta.wrist_robot is None:
             raise ConfigError(f"ManiSkill task {cfg.task} has no wrist camera; set env.cameras=[main]")
         if cfg.reward_mode == "dense" and not meta.dense_reward:

@@ -47,6 +47,7 @@ def test_manifest_records_versions_ids_decoding_and_hashes(tmp_path):
     assert manifest["decoding"] == {"mode": "sample", "temperature": 0.5}
     assert len(manifest["config_sha256"]) == 64 and len(manifest["checkpoint"]["policy_sha256"]) == 64
     assert "renderer" in manifest["renderer"] and manifest["task"] == "maniskill/PushCube-v1"
+    assert manifest["image_protocol"] == "raw"
     assert manifest["protocol"]["name"] == "benchmark" and manifest["protocol"]["episodes"] == 4
     record = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert [e["success"] for e in record["episodes"]] == [True, False, True, True]

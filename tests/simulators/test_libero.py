@@ -56,6 +56,20 @@ def test_init_states_equal_the_benchmark_files(env):
             assert obs["instruction"][env_id] == task.language
 
 
+def test_a_reset_puts_the_simulator_at_the_benchmark_init_qpos(env):
+    """After `set_init_state` (no settle steps here) the simulator's live qpos is the init state's
+    qpos, as LIBERO's own `get_task_init_states` loads it (the reference evaluation's path)."""
+    from libero.libero import benchmark
+
+    suite = benchmark.get_benchmark_dict()["libero_goal"]()
+    task, state = 4, 17
+    rid = 130 * state + 20 + task  # libero_130 lists spatial, object (10 tasks each), then goal
+    env.reset([rid, 0])
+    qpos = env.get_state([0])[0]["sim"]["qpos"]
+    expected = suite.get_task_init_states(task)[state]
+    np.testing.assert_array_equal(qpos, expected[1:1 + len(qpos)])  # flattened state: time, qpos, qvel
+
+
 def test_equal_reset_ids_give_identical_first_observations(env):
     obs = env.reset([5, 5])
     for cam in ("main", "wrist"):
@@ -72,3 +86,23 @@ def test_steps_run_and_stay_unsuccessful_without_motion(env):
     res = env.chunk_step(np.repeat(noop[:, None], 3, axis=1))
     assert res.info["executed"].all() and not res.terminated.any() and np.all(res.reward == 0)
     assert res.obs["proprio"].shape == (2, 8)
+
+
+def test_openvla_image_protocol_matches_the_reference_on_a_render():
+    """The same init state rendered raw at 256 px and through `image_protocol=openvla`: the env's images
+    are `openvla_image` of the raw render exactly, and close to the 8-bit Pillow reference pipeline."""
+    from simulators.image_protocol import openvla_image
+    from image_reference import close_to_reference, reference_openvla
+
+    frames = {}
+    for protocol, size in (("raw", 256), ("openvla", 224)):
+        cfg = EnvConfig(backend="libero", task="libero_spatial/0", num_envs=1, image_size=size,
+                        cameras=("main", "wrist"), image_protocol=protocol)
+        with make_env(cfg) as e:
+            assert e.spec.extras["image_protocol"] == protocol and e.spec.extras["render_size"] == 256
+            frames[protocol] = {c: im[0] for c, im in e.reset([3])["images"].items()}
+    for cam in ("main", "wrist"):
+        raw, ours = frames["raw"][cam], frames["openvla"][cam]
+        assert ours.shape == (224, 224, 3)
+        np.testing.assert_array_equal(ours, openvla_image(raw, 224))
+        assert close_to_reference(ours, reference_openvla(raw))

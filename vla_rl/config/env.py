@@ -38,6 +38,11 @@ class EnvConfig:
     """Height and width (square) of every camera image, pixels."""
     cameras: tuple[str, ...] = ("main",)
     """Cameras in obs["images"]: "main" (third-person view) and/or "wrist"."""
+    image_protocol: Literal["raw", "openvla"] = "raw"
+    """How a rendered frame becomes the policy's image (`simulators/image_protocol.py`): "raw" renders
+    at image_size and passes it on; "openvla" (LIBERO) is the published OpenVLA/OFT evaluation's
+    preprocessing, which their released checkpoints expect: a 256 px render, JPEG round trip, Lanczos
+    resize to image_size (224 there) and a centre crop of 90% of the area, on every camera."""
     mesh_detail: float = 1.0
     """Fraction of triangles kept in large visual meshes (ManiSkill; physics unchanged). 1.0 = the
     original meshes; 0.1 renders ~3x faster on a CPU with images within about one grey level of the
@@ -84,6 +89,11 @@ class EnvConfig:
         check(
             0.0 < self.spawn_scale <= 1.0,
             f"env.spawn_scale={self.spawn_scale} must be in (0, 1]: the fraction of the task's spawn region kept",
+        )
+        check(
+            self.image_protocol != "openvla" or self.image_size <= 256,
+            f"env.image_size={self.image_size}: the openvla image protocol renders at 256 px and resizes down; "
+            "use env.image_size <= 256 (224 as in the reference) or env.image_protocol=raw",
         )
         check(len(self.cameras) >= 1, "env.cameras must list at least one camera, e.g. [main]")
         unknown = [c for c in self.cameras if c not in CAMERAS]

@@ -246,6 +246,7 @@ def build_manifest(config: Any, protocol: EvalProtocol, checkpoint: str | Path |
         "config_sha256": sha256_text(config_yaml),
         "packages": package_versions(),
         "renderer": renderer_facts(config.env.backend),
+        "image_protocol": config.env.image_protocol,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
                     "cpu_count": os.cpu_count()},
         "seeds": {"torch_seed": config.runner.seed, "eval_seed": config.runner.eval_seed},
