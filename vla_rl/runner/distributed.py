@@ -36,6 +36,7 @@ from placement.workers import Workers
 from vla_rl.config.core import ConfigError
 from vla_rl.engines.registry import DISTRIBUTED_ENGINES, torchrun_command
 from vla_rl.runner.collective import Collective, ProcessGroup
+from vla_rl.seeding import seed_everything
 
 
 class SingleProcess:
@@ -182,7 +183,6 @@ class DataParallel(SingleProcess):
     def prepare(self, workers: Workers, config) -> DataParallelWorkers:
         """This rank's workers: the env as a block of the run's envs, a rollout replica of the policy."""
         from vla_rl.models.registry import build_policy
-        from vla_rl.runner.loop import seed_everything
         from vla_rl.runner.rank_env import RankEnv
 
         spec = workers.env.spec
