@@ -16,7 +16,7 @@ from simulators.libero_suites import SUITES, num_tasks_of, parse_task
 from simulators.registry import ENV_BACKENDS
 from simulators.subproc import SubprocVectorEnv, WorkerPlan
 from vla_rl.config.core import ConfigError
-from vla_rl.config.env import EnvConfig
+from vla_rl.config.backends.libero import LiberoEnvConfig
 
 CONFIG_DIR = Path.home() / ".cache" / "vla_rl" / "libero_config"
 """Private LIBERO_CONFIG_PATH of the workers (empty: the package's built-in paths apply)."""
@@ -40,7 +40,7 @@ class LiberoVectorEnv(SubprocVectorEnv):
         return {s: tuple(f"{s}/{i}" for i in range(num_tasks_of(s))) for s in SUITES}
 
     @classmethod
-    def from_config(cls, cfg: EnvConfig) -> "LiberoVectorEnv":
+    def from_config(cls, cfg: LiberoEnvConfig) -> "LiberoVectorEnv":
         try:
             parse_task(cfg.task)
         except ValueError as exc:
@@ -49,10 +49,6 @@ class LiberoVectorEnv(SubprocVectorEnv):
             raise ConfigError("LIBERO episodes end on success (the benchmark's protocol); set env.terminate_on_success=true")
         if cfg.reward_mode != "sparse":
             raise ConfigError("LIBERO has only a sparse success reward; set env.reward_mode=sparse")
-        if cfg.spawn_scale != 1.0:
-            raise ConfigError("env.spawn_scale applies to ManiSkill tasks only; LIBERO uses its fixed init states: set env.spawn_scale=1.0")
-        if cfg.mesh_detail != 1.0:
-            raise ConfigError("env.mesh_detail applies to ManiSkill's renderer only; set env.mesh_detail=1.0 for LIBERO")
         if cfg.num_workers not in (None, cfg.num_envs):
             raise ConfigError(
                 f"LIBERO runs one worker process per env; set env.num_workers=null (got {cfg.num_workers})"

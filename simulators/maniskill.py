@@ -20,7 +20,7 @@ from simulators.maniskill_tasks import MANISKILL_TASKS, TASK_SUITES
 from simulators.registry import ENV_BACKENDS
 from simulators.subproc import SubprocVectorEnv, WorkerPlan
 from vla_rl.config.core import ConfigError
-from vla_rl.config.env import EnvConfig
+from vla_rl.config.backends.maniskill import ManiSkillEnvConfig
 
 
 def available_cores() -> int:
@@ -37,7 +37,7 @@ class ManiSkillVectorEnv(SubprocVectorEnv):
         return dict(TASK_SUITES)
 
     @classmethod
-    def from_config(cls, cfg: EnvConfig) -> "ManiSkillVectorEnv":
+    def from_config(cls, cfg: ManiSkillEnvConfig) -> "ManiSkillVectorEnv":
         meta = MANISKILL_TASKS.get(cfg.task)
         if meta is None:
             raise ConfigError(

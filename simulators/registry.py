@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 
 from simulators.base import VectorEnv
+from vla_rl.config.core import ConfigError
 from vla_rl.config.env import EnvConfig
 from vla_rl.registry import Registry
 
@@ -29,4 +30,7 @@ def load_builtin_backends() -> None:
 def make_env(cfg: EnvConfig) -> VectorEnv:
     """Build the vectorised env `cfg` describes (starts its worker processes; close it when done)."""
     load_builtin_backends()
+    if cfg.backend not in ENV_BACKENDS:
+        raise ConfigError(f"env.backend={cfg.backend!r} has a config section but no simulator registered in "
+                          f"ENV_BACKENDS; registered: {ENV_BACKENDS.names()}", key="env.backend")
     return ENV_BACKENDS.get(cfg.backend).from_config(cfg)  # type: ignore[attr-defined]

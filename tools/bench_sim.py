@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import fields
 from itertools import product
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def bench_one(cfg: EnvConfig, steps: int, chunk: int, seed: int) -> dict:
             "backend": cfg.backend,
             "task": cfg.task,
             "image": cfg.image_size,
-            "detail": cfg.mesh_detail,
+            "detail": getattr(cfg, "mesh_detail", 1.0),  # (ManiSkill only)
             "cameras": "+".join(cfg.cameras),
             "envs": n,
             "workers": env.spec.extras.get("num_workers"),
@@ -101,16 +102,20 @@ def main() -> None:
     rows = []
     for task, size, detail, n in product(args.task, args.image_size, args.mesh_detail, args.num_envs):
         workers = None if args.num_workers is None else min(args.num_workers, n)
+        # Backend-specific flags go to the backends whose env section has them; one set for another is refused.
+        keys = {f.name for f in fields(EnvConfig.choice_class(args.backend))}
+        defaults = {"mesh_detail": 1.0, "settle_steps": 10}
+        options = {k: v for k, v in {"mesh_detail": detail, "settle_steps": args.settle_steps}.items()
+                   if k in keys or v != defaults[k]}
         cfg = EnvConfig(
             backend=args.backend,
             task=task,
             image_size=size,
-            mesh_detail=detail,
             num_envs=n,
             num_workers=workers,
             cameras=tuple(args.cameras),
-            settle_steps=args.settle_steps,
             seed=args.seed,
+            **options,
         )
         print(f"[bench_sim] {args.backend} {task} {size}px detail={detail} envs={n} ...", file=sys.stderr, flush=True)
         rows.append(bench_one(cfg, args.steps, args.chunk, args.seed))

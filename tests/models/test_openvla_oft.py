@@ -27,7 +27,7 @@ def test_mask_is_causal_over_the_prompt_and_bidirectional_in_the_block():
 
 def _policy(k, bidirectional, seed=0):
     cfg = ModelConfig(family="openvla_oft", action_chunk=k, use_proprio=True, use_wrist=True,
-                      oft_bidirectional_prompt=bidirectional)
+                      bidirectional_prompt=bidirectional)
     return build_policy(cfg, 7, ("main", "wrist"), 9, seed=seed)
 
 

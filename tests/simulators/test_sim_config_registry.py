@@ -44,7 +44,7 @@ def test_registry_lists_builtin_backends():
 
 
 def test_unknown_backend_and_task_fail_before_any_worker_starts():
-    with pytest.raises(KeyError, match="registered: .*maniskill"):
+    with pytest.raises(ConfigError, match=r"env.backend='isaac' is not registered; choose one of \['libero', 'maniskill'"):
         make_env(EnvConfig(backend="isaac"))
     with pytest.raises(ConfigError, match="not a supported ManiSkill task"):
         make_env(EnvConfig(task="PickSingleYCB-v1"))

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         demos, stats = make_demos(config, out / "demos", progress)
         console.print(f"generated {stats.successes} demos in {stats.seconds:.0f} s")
     check_demos_match(config, demos)
-    config = replace(config, warmstart=replace(config.warmstart, demos_dir=str(demos.root)))
+    config = replace(config, warmstart=config.warmstart.reading(str(demos.root)))
     _, result = run_sft(config, demos, out, progress)
     s = result.summary()
     console.print(f"[bold]SFT[/bold] {config.model.family}/{config.model.size} on {len(demos)} demos "

@@ -118,6 +118,12 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "", source: str = "
     where = f"{source}: " if source else ""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}{prefix or 'config'} must be a mapping, got {data!r}")
+    choose = getattr(cls, "choose", None)  # a section whose class one of its keys picks (config/choice.py)
+    if choose is not None:
+        try:
+            cls = choose(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}{exc}", key=exc.key) from None
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
@@ -125,8 +131,10 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "", source: str = "
         dotted = ", ".join(f"{prefix + '.' if prefix else ''}{k}" for k in unknown)
         known = ", ".join(sorted(fields))
         first = f"{prefix + '.' if prefix else ''}{unknown[0]}"
+        hint = getattr(cls, "unknown_key_hint", None)
         raise ConfigError(
-            f"{where}unknown key {dotted} (known keys in {prefix or 'the top level'}: {known})", key=first
+            f"{where}unknown key {dotted} (known keys in {prefix or 'the top level'}: {known})"
+            f"{hint(unknown[0]) if hint else ''}", key=first
         )
     kwargs = {}
     for name, value in data.items():

@@ -1,7 +1,9 @@
 """The `env` section of a config: which simulator backend, task and vectorisation to build.
 
-`simulators.make_env(cfg)` turns an `EnvConfig` into a `VectorEnv` through the `ENV_BACKENDS`
-registry. Fields that only one backend reads say so in their doc; a backend refuses values it
+`env.backend` chooses the section's class (`vla_rl/config/choice.py`): `EnvConfig` holds the keys
+every backend reads, and each backend's class in `vla_rl/config/backends/` adds its own (a key of
+another backend is refused, naming the backends that read it). `simulators.make_env(cfg)` turns
+the config into a `VectorEnv` through the `ENV_BACKENDS` registry; a backend refuses values it
 cannot honour (e.g. a wrist camera on a task whose robot has none) with a message naming the fix.
 """
 
@@ -10,28 +12,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from vla_rl.config.choice import ChoiceSection
 from vla_rl.config.core import check
 
 CAMERAS = ("main", "wrist")
 
 
 @dataclass
-class EnvConfig:
-    """One vectorised environment: N copies of one task (or one LIBERO suite) in worker processes."""
+class EnvConfig(ChoiceSection, section="env", selector="backend", package="vla_rl.config.backends"):
+    """One vectorised environment: N copies of one task (or one LIBERO suite) in worker processes (keys of every backend)."""
 
     # --- what to simulate
     backend: str = "maniskill"
-    """Registered backend name (`simulators.ENV_BACKENDS`): "maniskill" or "libero"."""
+    """Registered backend; picks this section's class (vla_rl/config/backends/, `simulators.ENV_BACKENDS`): maniskill, libero."""
     task: str = "PickCube-v1"
     """Task id: a ManiSkill env id ("PickCube-v1"), or a LIBERO suite ("libero_spatial") or one of its tasks ("libero_spatial/3")."""
     reward_mode: Literal["sparse", "dense"] = "sparse"
     """"sparse": 1 on the success step, else 0; "dense": the task's normalised shaped reward (ManiSkill only)."""
     max_episode_steps: int | None = None
     """Truncate episodes after this many steps; None = the task's or benchmark's own limit."""
-    spawn_scale: float = 1.0
-    """Shrink the region objects spawn in (ManiSkill PushCube/PullCube): the cube's xy offset from the
-    table's origin is multiplied by this, and its goal moves with it. 1.0 = the task as published
-    (PushCube: a 20 x 20 cm square); 0.25 = a 5 x 5 cm square. Every reset id still gives its own state."""
 
     # --- observations
     image_size: int = 128
@@ -43,10 +42,6 @@ class EnvConfig:
     at image_size and passes it on; "openvla" (LIBERO) is the published OpenVLA/OFT evaluation's
     preprocessing, which their released checkpoints expect: a 256 px render, JPEG round trip, Lanczos
     resize to image_size (224 there) and a centre crop of 90% of the area, on every camera."""
-    mesh_detail: float = 1.0
-    """Fraction of triangles kept in large visual meshes (ManiSkill; physics unchanged). 1.0 = the
-    original meshes; 0.1 renders ~3x faster on a CPU with images within about one grey level of the
-    original on average (`simulators/low_poly.py`, measured by `tools/bench_sim.py --mesh-detail`)."""
 
     # --- vectorisation and episodes
     num_envs: int = 2
@@ -69,10 +64,6 @@ class EnvConfig:
     start_timeout_s: float = 300.0
     """Seconds a worker may take to build its env (shader compilation included), and the limit of one reset call."""
 
-    # --- LIBERO protocol
-    settle_steps: int = 10
-    """LIBERO: no-op steps run after every reset so objects settle (not counted as episode steps)."""
-
     def __post_init__(self) -> None:
         check(bool(self.backend), "env.backend must name a registered backend, e.g. maniskill or libero")
         check(bool(self.task), "env.task must name a task, e.g. PickCube-v1 or libero_spatial")
@@ -82,14 +73,6 @@ class EnvConfig:
             f"env.num_workers={self.num_workers} must be null or between 1 and env.num_envs={self.num_envs}",
         )
         check(16 <= self.image_size <= 1024, f"env.image_size={self.image_size} must be between 16 and 1024 pixels")
-        check(
-            0.0 < self.mesh_detail <= 1.0,
-            f"env.mesh_detail={self.mesh_detail} must be in (0, 1]: the fraction of visual-mesh triangles kept",
-        )
-        check(
-            0.0 < self.spawn_scale <= 1.0,
-            f"env.spawn_scale={self.spawn_scale} must be in (0, 1]: the fraction of the task's spawn region kept",
-        )
         check(
             self.image_protocol != "openvla" or self.image_size <= 256,
             f"env.image_size={self.image_size}: the openvla image protocol renders at 256 px and resizes down; "
@@ -106,7 +89,6 @@ class EnvConfig:
         check(self.seed >= 0, f"env.seed={self.seed} must be >= 0 (it is the first reset id)")
         check(self.step_timeout_s > 0, f"env.step_timeout_s={self.step_timeout_s} must be positive")
         check(self.start_timeout_s > 0, f"env.start_timeout_s={self.start_timeout_s} must be positive")
-        check(self.settle_steps >= 0, f"env.settle_steps={self.settle_steps} must be >= 0")
 
     @property
     def image_hw(self) -> tuple[int, int]:

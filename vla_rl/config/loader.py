@@ -6,18 +6,24 @@
   `null`), so types are checked like the file's.
 - Any problem is a `ConfigError` whose message names the file (and line, for malformed YAML) or the
   command-line override that set the offending key.
+- A file or override that changes `model.family` or `env.backend` drops the keys it inherited for the
+  previous family or backend (a LIBERO recipe may extend a ManiSkill one); keys it sets itself are checked.
+- Older layouts still load: a run config saved before the per-family and per-backend sections, and
+  keys under their old names (`vla_rl/config/migrate.py`).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
 from vla_rl.config.core import ConfigError, from_dict
-from vla_rl.config.schema import Config
+from vla_rl.config.migrate import migrate_layout_1, rename_keys
+from vla_rl.config.schema import CHOICE_SECTIONS, Config
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_RECIPE = "quickstart.yaml"
@@ -54,9 +60,31 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _switch_choices(data: dict[str, Any], top: dict[str, Any]) -> None:
+    """Where `top` changes a section's family or backend, drop the keys of `data`'s section the new one lacks.
+
+    Those keys were set for the previous choice (e.g. `env.mesh_detail` in a ManiSkill recipe that a
+    LIBERO recipe extends); a key of another choice set by `top` itself stays, and is refused on load.
+    """
+    for section, base in CHOICE_SECTIONS.items():
+        new, old = top.get(section), data.get(section)
+        if not (isinstance(new, dict) and isinstance(old, dict) and base.selector in new):
+            continue
+        if new[base.selector] == old.get(base.selector, getattr(base, base.selector)):
+            continue
+        try:
+            keys = {f.name for f in dataclasses.fields(base.choice_class(new[base.selector]))}
+        except ConfigError:
+            continue  # an unregistered name is refused on load, with the registered ones
+        for key in [k for k in old if k not in keys]:
+            del old[key]
+
+
 def _merge(base: dict, top: dict, sources: dict[str, str], source: str, prefix: str = "") -> dict:
     """Deep-merge `top` into a copy of `base`, recording which source set each dotted key."""
     out = copy.deepcopy(base)
+    if not prefix:
+        _switch_choices(out, top)
     for key, value in top.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict) and isinstance(out.get(key), dict):
@@ -110,8 +138,12 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str], sources: dict[str, str]) -> dict[str, Any]:
     out = copy.deepcopy(data)
-    for text in overrides:
-        parts, value = parse_override(text)
+    parsed = [(text, *parse_override(text)) for text in overrides]
+    selectors = {(section, base.selector) for section, base in CHOICE_SECTIONS.items()}
+    parsed.sort(key=lambda item: tuple(item[1]) not in selectors)  # a family or backend first: see _switch_choices
+    for text, parts, value in parsed:
+        if tuple(parts) in selectors:
+            _switch_choices(out, {parts[0]: {parts[1]: value}})
         node = out
         for i, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
@@ -136,7 +168,12 @@ def load_config(recipe: str | None = None, overrides: Sequence[str] = ()) -> Con
     """Load and validate a recipe (default: the quickstart) with command-line overrides applied."""
     path = resolve_recipe(recipe)
     sources: dict[str, str] = {}
-    data = apply_overrides(load_recipe_dict(path, sources), overrides, sources)
+    data = load_recipe_dict(path, sources)
+    try:
+        data = migrate_layout_1(data)  # before the overrides: a saved run loads as it ran
+    except ConfigError as exc:  # (an unregistered family or backend)
+        raise ConfigError(f"{path}: {exc}", key=exc.key) from None
+    data = rename_keys(apply_overrides(data, overrides, sources))
     try:
         return from_dict(Config, data)
     except ConfigError as exc:

@@ -1,7 +1,10 @@
 """The `model` section of a config: which policy family, which weights, which size, LoRA, dtype.
 
-`vla_rl.models.registry.build_policy` turns a `ModelConfig` plus what the environment declares
-(action dim, cameras, proprio size, gripper convention) into a `Policy`.
+`model.family` chooses the section's class (`vla_rl/config/choice.py`): `ModelConfig` holds the keys
+every family reads, and each family's class in `vla_rl/config/families/` adds its own (a key of
+another family is refused, naming the families that read it). `vla_rl.models.registry.build_policy`
+turns a model config plus what the environment declares (action dim, cameras, proprio size,
+gripper convention) into a `Policy`.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from vla_rl.config.choice import ChoiceSection
 from vla_rl.config.core import check
 
 
@@ -35,32 +39,22 @@ class LoraConfig:
 
 
 @dataclass
-class ModelConfig:
-    """Which policy to build or load, and how it maps tokens to the environment's actions."""
+class ModelConfig(ChoiceSection, section="model", selector="family", package="vla_rl.config.families"):
+    """Which policy to build or load, and how it maps tokens to the environment's actions (keys of every family)."""
 
     # --- what to build --------------------------------------------------------------------
     family: str = "openvla"
-    """Registered policy family (vla_rl.models.registry.POLICY_FAMILIES): openvla, openvla_oft, cnn."""
+    """Registered policy family; picks this section's class (vla_rl/config/families/: openvla, openvla_oft, cnn)."""
     pretrained: str | None = None
     """Local checkpoint directory (Hugging Face layout); None builds `size` with random weights."""
     size: str = "tiny"
     """Size preset used when `pretrained` is None (tiny, small; openvla also 7b; see docs/models.md)."""
     image_size: int | None = None
     """Square side the policy resizes images to; None: the preset's (or checkpoint's) size."""
-    action_chunk: int = 1
-    """Actions per forward pass K (1 for OpenVLA; 8 is OFT's LIBERO chunk)."""
     value_head: bool = True
     """Add an MLP value head on the hidden state before the first action token (PPO needs it)."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     """Parameter dtype (float32 on CPU; bfloat16 for large models on GPU)."""
-    max_prompt_tokens: int = 128
-    """Fixed length prompts are padded to, so rollout buffers stack across steps."""
-    use_proprio: bool = False
-    """Feed `obs["proprio"]` to the policy (OFT and CNN families; OpenVLA ignores it)."""
-    use_wrist: bool = False
-    """Feed the wrist camera as a second image (OFT and CNN families; needs a "wrist" camera)."""
-    oft_bidirectional_prompt: bool = False
-    """OFT family: attend bidirectionally over the whole sequence (released OFT checkpoints), not only the action block."""
     lora: LoraConfig = field(default_factory=LoraConfig)
     """LoRA adapters (off by default)."""
 
@@ -76,14 +70,7 @@ class ModelConfig:
     """Snap the gripper to +-1 (OpenVLA's LIBERO evaluation does); None: the checkpoint's (new models: false)."""
 
     def __post_init__(self) -> None:
-        check(self.action_chunk >= 1, f"model.action_chunk={self.action_chunk} must be >= 1")
         check(self.image_size is None or self.image_size >= 8, f"model.image_size={self.image_size} must be >= 8 (or null)")
-        check(self.max_prompt_tokens >= 8, f"model.max_prompt_tokens={self.max_prompt_tokens} must be >= 8")
-        check(
-            self.family != "openvla" or self.action_chunk == 1,
-            f"model.family=openvla decodes one action per pass; set model.action_chunk=1 (got {self.action_chunk}) "
-            "or use model.family=openvla_oft for chunks",
-        )
         check(
             self.pretrained is not None or bool(self.size),
             "model.size is empty; name a size preset (e.g. tiny) or set model.pretrained to a checkpoint directory",

@@ -1,7 +1,9 @@
 """The top-level `Config` of a run: one typed section per part of the platform.
 
 Sections owned by the parts live beside this file (`env.py`, `model.py`, `algorithm.py`); the
-sections that only the runner and placement read are defined here.
+sections that only the runner and placement read are defined here. The `model` and `env` sections
+are typed per family and per backend (`families/`, `backends/`, chosen by `model.family` and
+`env.backend`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,10 @@ from vla_rl.config.env import EnvConfig
 from vla_rl.config.model import ModelConfig
 from vla_rl.config.warmstart import WarmstartConfig
 from vla_rl.config.placement import PlacementConfig
+
+
+CHOICE_SECTIONS = {"model": ModelConfig, "env": EnvConfig}
+"""Sections whose class one of their keys picks (`model.family`, `env.backend`; vla_rl/config/choice.py)."""
 
 
 @dataclass

@@ -8,10 +8,14 @@ it with RL. `vla-rl demos` and `vla-rl sft` run the first two steps alone with t
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
 from vla_rl.config.core import check
+
+DEMO_GENERATION_KEYS = ("demos", "demo_seed", "demo_noise", "demo_envs")
+"""Keys that only generating demonstrations reads (inert when `demos_dir` supplies them)."""
 
 
 @dataclass
@@ -73,6 +77,19 @@ class WarmstartConfig:
         check(self.eval_loss_every >= 1, f"warmstart.eval_loss_every={self.eval_loss_every} must be >= 1")
         check(self.value_coef >= 0, f"warmstart.value_coef={self.value_coef} must be >= 0")
         check(0 < self.value_gamma <= 1, f"warmstart.value_gamma={self.value_gamma} must be in (0, 1]")
+        if self.demos_dir is not None:
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for key in DEMO_GENERATION_KEYS:
+                value = getattr(self, key)
+                check(value == defaults[key],
+                      f"warmstart.{key}={value!r} has no effect because warmstart.demos_dir is set (its demos are read, "
+                      f"none are generated); remove it, set it back to {defaults[key]!r} if a recipe you extend sets it, "
+                      "or unset warmstart.demos_dir to generate demos")
+
+    def reading(self, demos_dir: str) -> "WarmstartConfig":
+        """This section with its demos read from `demos_dir` (the generation keys back at their defaults)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self) if f.name in DEMO_GENERATION_KEYS}
+        return dataclasses.replace(self, demos_dir=demos_dir, **defaults)
 
 
-__all__ = ["WarmstartConfig"]
+__all__ = ["DEMO_GENERATION_KEYS", "WarmstartConfig"]

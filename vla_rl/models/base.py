@@ -84,6 +84,16 @@ class Policy(nn.Module, abc.ABC):
         `cfg` (a `vla_rl.config.model.ModelConfig`, optional) overrides what a run may change on load:
         dtype, the action-decoding fields, and a value head for a checkpoint that has none."""
 
+    @property
+    def reads_proprio(self) -> bool:
+        """Whether `act` reads obs["proprio"] (a served policy then requires the state)."""
+        return False
+
+    def build_settings(self) -> dict[str, Any]:
+        """The build-time `model` keys this policy was built with, which loading it keeps (`build_policy`
+        refuses a config with `model.pretrained` that sets one of them to another value)."""
+        return {}
+
     def set_action_decoding(self, gripper_convention: str | None = None, unnorm_key: str | None = None) -> None:
         """Re-target the action codec: another environment's gripper convention and/or another dataset's
         statistics from `norm_stats` (None keeps the current choice)."""

@@ -8,9 +8,11 @@ family is a `Policy` subclass registered with `@POLICY_FAMILIES.register(name)` 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 
+from vla_rl.config.core import ConfigError
 from vla_rl.config.model import ModelConfig
 from vla_rl.models.base import Policy
 from vla_rl.models.checkpoint_io import read_config
@@ -50,6 +52,9 @@ def build_policy(cfg: ModelConfig, action_dim: int, cameras: tuple[str, ...], pr
     """A policy for an environment with these facts: loaded from `cfg.pretrained`, or built with random
     weights (seeded) from the `cfg.size` preset. LoRA is applied when `cfg.lora.enabled`."""
     _load_families()
+    if cfg.family not in POLICY_FAMILIES:
+        raise ConfigError(f"model.family={cfg.family!r} has a config section but no policy registered in "
+                          f"POLICY_FAMILIES; registered: {POLICY_FAMILIES.names()}", key="model.family")
     family = POLICY_FAMILIES.get(cfg.family)
     env = EnvFacts(action_dim, tuple(cameras), proprio_dim, gripper_convention)
     if cfg.pretrained is not None:
@@ -57,6 +62,7 @@ def build_policy(cfg: ModelConfig, action_dim: int, cameras: tuple[str, ...], pr
         if "vla_rl" in read_config(cfg.pretrained) and saved != cfg.family:
             raise ValueError(f"{cfg.pretrained} holds a {saved!r} policy but model.family={cfg.family!r}; set model.family={saved}")
         policy = family.from_pretrained(cfg.pretrained, cfg=cfg)
+        _refuse_keys_the_checkpoint_fixes(cfg, policy)
         policy.set_action_decoding(gripper_convention=gripper_convention, unnorm_key=cfg.unnorm_key)
         if policy.action_dim != action_dim:
             raise ValueError(f"{cfg.pretrained} predicts {policy.action_dim} action dims but the environment takes {action_dim}")
@@ -68,6 +74,16 @@ def build_policy(cfg: ModelConfig, action_dim: int, cameras: tuple[str, ...], pr
         if not has_lora(policy.net):  # a checkpoint saved with adapters keeps its own
             policy = apply_lora(policy, cfg.lora)
     return policy
+
+
+def _refuse_keys_the_checkpoint_fixes(cfg: ModelConfig, policy: Policy) -> None:
+    """A build-time key set (away from its default) to another value than the loaded checkpoint's cannot act."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    for key, built in policy.build_settings().items():
+        value = getattr(cfg, key)
+        if value != defaults[key] and value != built:
+            raise ConfigError(f"model.{key}={value!r} cannot act: {cfg.pretrained} was built with {key}={built!r}, "
+                              f"which loading keeps; remove model.{key} (or set it to {built!r})", key=f"model.{key}")
 
 
 def _saved_family(path: str) -> str:

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import copy
 import json
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from rich.console import Console
 
@@ -33,6 +31,7 @@ from vla_rl.runner.collect import (collect_episodes, collect_episodes_pipelined,
 from vla_rl.runner.distributed import ranks_for
 from vla_rl.runner.timers import PhaseTimers
 from vla_rl.runner.update import compute_advantages, update_policy
+from vla_rl.seeding import seed_everything
 from vla_rl.serve.schema import schema_for_env
 
 
@@ -48,12 +47,6 @@ class RunSummary:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     checkpoint: Path | None = None
     video: Path | None = None
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 class Runner:
@@ -131,7 +124,7 @@ class Runner:
         path = None
         if self.ranks.is_main:
             spec = self.env.spec
-            schema = schema_for_env(spec.cameras, spec.proprio_dim, reads_proprio=self.config.model.use_proprio)
+            schema = schema_for_env(spec.cameras, spec.proprio_dim, reads_proprio=self.policy.reads_proprio)
             path = save_checkpoint(self.run_dir / "checkpoints", self.policy, state, dump_config(self.config),
                                    extra_files={"serve_schema.json": json.dumps(to_dict(schema), indent=2) + "\n"})
         return self.ranks.comm.gather(path)[0]  # (every rank waits for the main one to write it)

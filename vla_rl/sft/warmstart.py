@@ -117,7 +117,7 @@ def run_sft(config: Config, demos: DemoSet, out_dir: str | Path, progress: bool 
         log.close()
     policy.save_pretrained(str(out / "policy"))
     (out / "config.yaml").write_text(dump_config(config))
-    schema = schema_for_env(tuple(config.env.cameras), meta["proprio_dim"], reads_proprio=config.model.use_proprio)
+    schema = schema_for_env(tuple(config.env.cameras), meta["proprio_dim"], reads_proprio=policy.reads_proprio)
     _write_json(out / SCHEMA_FILE, to_dict(schema))
     _write_json(out / SFT_SUMMARY, {"demos_dir": str(demos.root), "demos": len(demos), "demo_steps": demos.num_steps,
                                     **result.summary(), "holdout_curve": result.holdout})

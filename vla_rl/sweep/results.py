@@ -161,7 +161,7 @@ def load_run_result(run_dir: Path, name: str, labels: dict[str, str], seed: int)
         env_steps=int(final["env_steps"]),
         train_seconds=sum(training_seconds(r) for r in train_rows),
         rollout_seconds=sum(r.get("time/rollout", 0.0) for r in train_rows),
-        action_chunk=int(config["model"]["action_chunk"]),
+        action_chunk=int(config["model"].get("action_chunk", 1)),  # (openvla has no such key: one action per pass)
         curve=eval_curve(rows),
         peak_memory_bytes=max(peaks) if peaks else None,
     )

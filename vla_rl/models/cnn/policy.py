@@ -153,6 +153,14 @@ class CNNPolicy(Policy):
         save_adapter(self, path)
 
     @property
+    def reads_proprio(self) -> bool:
+        return self.net.proprio is not None
+
+    def build_settings(self) -> dict[str, Any]:
+        return {"image_size": self.image_size, "action_chunk": self.action_chunk, "use_proprio": self.reads_proprio,
+                "use_wrist": "wrist" in self.cameras}
+
+    @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 

@@ -113,6 +113,9 @@ class OpenVLAPolicy(Policy):
         dtype = DTYPES[cfg.dtype] if cfg else next(iter(state.values())).dtype
         return load_adapter(policy.to(dtype if dtype.is_floating_point else torch.float32), path)
 
+    def build_settings(self) -> dict[str, Any]:
+        return {"size": self.meta["size"], "image_size": self.image_size}
+
     @classmethod
     def _extra_meta(cls, cfg: ModelConfig, env: EnvFacts) -> dict[str, Any]:
         """Family-specific facts saved in the config's vla_rl section (none for plain OpenVLA)."""

@@ -38,6 +38,14 @@ class OpenVLAOFTPolicy(OpenVLAPolicy):
         self.action_chunk = int(meta["action_chunk"])
         self.cameras = tuple(meta["cameras"])
 
+    @property
+    def reads_proprio(self) -> bool:
+        return int(self.meta["proprio_dim"]) > 0
+
+    def build_settings(self) -> dict[str, Any]:
+        return {**super().build_settings(), "action_chunk": self.action_chunk, "use_proprio": self.reads_proprio,
+                "use_wrist": "wrist" in self.cameras, "bidirectional_prompt": bool(self.meta["bidirectional_prompt"])}
+
     @classmethod
     def _extra_meta(cls, cfg: ModelConfig, env: EnvFacts) -> dict[str, Any]:
         cameras = ("main", "wrist") if cfg.use_wrist else ("main",)
@@ -46,7 +54,7 @@ class OpenVLAOFTPolicy(OpenVLAPolicy):
             raise ValueError(f"model.use_wrist needs cameras {cameras}; the environment has {env.cameras}")
         return {"action_chunk": cfg.action_chunk, "cameras": list(cameras),
                 "proprio_dim": env.proprio_dim if cfg.use_proprio else 0,
-                "bidirectional_prompt": cfg.oft_bidirectional_prompt}
+                "bidirectional_prompt": cfg.bidirectional_prompt}
 
     @classmethod
     def _network(cls, dino: Dinov2WithRegistersConfig, siglip: SiglipVisionConfig, text: LlamaConfig,
