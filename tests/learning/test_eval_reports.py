@@ -49,6 +49,7 @@ def test_manifest_records_versions_ids_decoding_and_hashes(tmp_path):
     assert "renderer" in manifest["renderer"] and manifest["task"] == "maniskill/PushCube-v1"
     assert manifest["image_protocol"] == "raw"
     assert manifest["protocol"]["name"] == "benchmark" and manifest["protocol"]["episodes"] == 4
+    assert len(manifest["lock"]["sha256"]) == 64  # requirements.lock's hash (tests/test_lock.py checks the rest)
     record = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert [e["success"] for e in record["episodes"]] == [True, False, True, True]
     # the hash follows the weights: another policy hashes differently

