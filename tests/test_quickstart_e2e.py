@@ -20,7 +20,7 @@ from vla_rl.runner.metrics_log import read_metrics
 SMALL = ["runner.iterations=2", "rollout.steps_per_iteration=25", "env.num_envs=2", "env.max_episode_steps=25",
          "algorithm.group_size=2",
          "runner.eval_episodes=2", "algorithm.num_minibatches=2", "warmstart.demos=2", "warmstart.sft_steps=5",
-         "warmstart.eval_loss_every=5"]
+         "warmstart.eval_loss_every=5", "runner.eval_every=1", "runner.eval_every_episodes=1"]
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +41,26 @@ def test_train_writes_config_logs_checkpoint_and_video(run_dir):
     for row in train_rows:
         assert np.isfinite(row["train/loss"])
         assert row["rollout/total_env_steps"] > 0
-    assert any("eval/success_rate" in r for r in rows)
+    evals = {r["iteration"]: r["eval/episodes"] for r in rows if "eval/success_rate" in r}
+    assert evals == {0: 2, 1: 1, 2: 2}, "initial, the bounded curve evaluation (1 episode) at iteration 1, final"
     assert list((run_dir / "logs").glob("events.out.tfevents.*")), "no TensorBoard event file"
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "iter-000002"
     video = run_dir / "videos" / "eval-iter-000002.mp4"
     assert video.is_file() and video.stat().st_size > 1000
+
+
+def test_diagnostics_are_logged_and_reported(run_dir):
+    train_rows = [r for r in read_metrics(run_dir / "logs") if "train/loss" in r]
+    for row in train_rows:
+        for key in ("train/entropy", "train/ref_kl", "train/approx_kl", "train/clip_fraction",
+                    "train/filtered_group_fraction"):
+            assert np.isfinite(row[key]), key
+        if row["train/filtered_group_fraction"] < 1:  # the advantages' spread over the groups kept (none: no value)
+            assert np.isfinite(row["train/advantages/std"]) and row["train/advantages/max"] > 0
+        assert row["train/ref_kl"] >= 0 and 0 <= row["train/filtered_group_fraction"] <= 1
+    report = (run_dir / "eval" / "report.md").read_text()
+    assert "## Training diagnostics" in report and "`train/ref_kl`" in report and "`train/clip_fraction`" in report
+    assert (run_dir / "eval" / "diagnostics.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_checkpoint_reloads_with_identical_outputs(run_dir):

@@ -32,3 +32,14 @@ def test_tensor_and_rollout_stats():
 def test_mean_metrics_and_early_stop():
     assert mean_metrics([{"a": 1.0, "b": 2.0}, {"a": 3.0}]) == {"a": 2.0, "b": 2.0}
     assert kl_early_stop(0.02, 0.01) and not kl_early_stop(0.005, 0.01) and not kl_early_stop(9.0, None)
+
+
+def test_reference_kl_is_the_mean_k3_over_every_token():
+    from vla_rl.runner.update import reference_kl
+
+    gen = torch.Generator().manual_seed(0)
+    logprobs = torch.log_softmax(torch.randn(6, 2, 3, 5, generator=gen), -1)[..., 0]
+    ref = torch.log_softmax(torch.randn(6, 2, 3, 5, generator=gen), -1)[..., 0]
+    naive = sum(math.exp(r - p) - 1 - (r - p) for p, r in zip(logprobs.flatten().tolist(), ref.flatten().tolist()))
+    assert math.isclose(reference_kl(logprobs, ref)["train/ref_kl"], naive / logprobs.numel(), rel_tol=1e-5)
+    assert reference_kl(logprobs, logprobs.clone())["train/ref_kl"] == 0.0

@@ -106,3 +106,17 @@ def test_compare_command_on_two_checkpoints_gives_a_p_value(tmp_path):
     assert np.all([e["length"] <= 6 for e in ids[0] + ids[1]])
     assert "McNemar" in (out / "report.md").read_text()
     assert (out / "A" / "manifest.json").is_file() and (out / "B" / "report.html").is_file()
+
+
+def test_diagnostics_table_and_figure_from_metric_rows(tmp_path):
+    from vla_rl.eval.diagnostics import diagnostics_lines, plot_diagnostics
+
+    rows = [{"iteration": i, "train/entropy": 1.0 - 0.1 * i, "train/ref_kl": 0.01 * i, "train/advantages/std": 1.0,
+             "train/advantages/min": -1.5, "train/advantages/max": 2.0} for i in range(1, 9)]
+    rows.insert(0, {"iteration": 0, "eval/success_rate": 0.5, "eval/episodes": 4.0})
+    lines = diagnostics_lines(rows)
+    entropy = next(line for line in lines if "`train/entropy`" in line)
+    assert entropy.split("|")[2:6] == [" 0.9 ", " 0.4 ", " 0.2 ", " 0.9 "]  # first, mean of iterations 4-8, min, max
+    assert not any("clip_fraction" in line for line in lines)  # only what the run logged
+    assert plot_diagnostics(rows, tmp_path / "d.png").read_bytes()[:8] == PNG_MAGIC
+    assert plot_diagnostics(rows[:1], tmp_path / "none.png") is None and diagnostics_lines(rows[:1]) == []

@@ -58,6 +58,13 @@ class RunnerConfig:
     """Evaluate every this many iterations (0: only after the last one)."""
     eval_episodes: int = 16
     """Episodes per evaluation (spread over the environments, one fixed seed list per run)."""
+    eval_every_episodes: int | None = None
+    """Episodes of the evaluations every `eval_every` iterations: the first ones of the evaluation seeds (held
+    out like them), so the curve costs a bounded share of the run; null: all `eval_episodes`. The initial
+    and final evaluations always run all of them."""
+    log_ref_kl: bool = True
+    """Log train/ref_kl, KL from the policy to the initial one, each iteration (keeps a frozen copy of the
+    initial policy in memory: turn off for a model that does not fit twice)."""
     eval_seed: int = 1_000_000
     """First reset id of the evaluation episodes (kept apart from the training ids)."""
     save_every: int = 0
@@ -77,6 +84,8 @@ class RunnerConfig:
         check(self.iterations >= 0, "iterations must be >= 0")
         check(self.eval_every >= 0 and self.save_every >= 0, "eval_every and save_every must be >= 0")
         check(self.eval_episodes >= 1, "eval_episodes must be >= 1")
+        check(self.eval_every_episodes is None or 1 <= self.eval_every_episodes <= self.eval_episodes,
+              "eval_every_episodes must be null or between 1 and eval_episodes (a subset of the evaluation seeds)")
         check(self.max_env_steps is None or self.max_env_steps >= 1, "max_env_steps must be null or >= 1")
         check(self.max_train_seconds is None or self.max_train_seconds > 0, "max_train_seconds must be null or > 0")
         check(bool(self.name) and "/" not in self.name, "name must be a non-empty folder name without '/'")

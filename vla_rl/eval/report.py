@@ -6,6 +6,8 @@ run's learning curve, and (when two evaluations share their episodes) McNemar's 
     learning_curve.png   from the run's logs/metrics.jsonl (when given): evaluation success with its
                          Wilson interval and training-rollout success per iteration, and the SFT
                          held-out loss when the run had a warm start
+    diagnostics.png      entropy, KL to the initial policy, approx. KL, clip fraction, filtered groups,
+                         advantage spread per iteration (`vla_rl/eval/diagnostics.py`), with a table
     report.md            the tables and the figures (PNG files beside it)
     report.html          the same, self-contained (figures embedded)
 Plots use matplotlib's Agg backend (no display needed).
@@ -16,11 +18,12 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
 from vla_rl.eval.compare import PairedComparison
+from vla_rl.eval.diagnostics import diagnostics_lines, plot_diagnostics
+from vla_rl.eval.diagnostics import series as _series
 from vla_rl.eval.stats import wilson_interval
 
 
@@ -86,15 +89,6 @@ def plot_lengths(record: dict[str, Any], path: str | Path, max_steps: int | None
     fig.savefig(path)
     plt.close(fig)
     return path
-
-
-def _series(rows: Sequence[dict[str, float]], key: str, x_key: str = "iteration") -> tuple[list[float], list[float]]:
-    xs, ys = [], []
-    for row in rows:
-        if key in row and math.isfinite(row[key]):
-            xs.append(row.get(x_key, len(xs)))
-            ys.append(row[key])
-    return xs, ys
 
 
 def plot_learning_curve(rl_rows: Sequence[dict[str, float]], path: str | Path, title: str = "",
@@ -260,6 +254,12 @@ def write_report(out_dir: str | Path, record: dict[str, Any], manifest: dict[str
     if curve is not None:
         images["learning_curve.png"] = curve
         figures["Learning curve"] = "learning_curve.png"
+    diag = plot_diagnostics(rl_rows, out / "diagnostics.png") if rl_rows else None
+    if diag is not None:
+        images["diagnostics.png"] = diag
+        figures["Training diagnostics"] = "diagnostics.png"
+        notes = [*notes, "\n".join(["Training diagnostics per RL iteration (`logs/metrics.jsonl`, TensorBoard):", "",
+                                    *diagnostics_lines(rl_rows)])]
     text = report_markdown(record, manifest, figures, comparison, title, notes)
     (out / "report.md").write_text(text)
     (out / "report.html").write_text(markdown_to_html(text, images, title or f"Evaluation: {record.get('task', '')}"))

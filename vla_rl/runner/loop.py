@@ -69,9 +69,9 @@ class Runner:
         self.policy = self.workers.policy
         self.rollout = self.workers.rollout  # what acts in rollouts: the policy itself, or a separate worker
         self.generator = torch.Generator().manual_seed(config.runner.seed)
-        self.ref_policy = None
-        if config.algorithm.kl_coef > 0:  # the frozen reference the KL penalty pulls toward: the initial
-            self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)  # policy, taken before resume
+        self.ref_policy = None  # the frozen initial policy (taken before resume): what the KL penalty pulls
+        if config.algorithm.kl_coef > 0 or config.runner.log_ref_kl:  # toward, and what train/ref_kl measures
+            self.ref_policy = copy.deepcopy(self.policy).eval().requires_grad_(False)
         self.iteration = 0
         self.prior_train_seconds = 0.0
         self.env_steps = 0
@@ -130,9 +130,11 @@ class Runner:
         return self.ranks.comm.gather(path)[0]  # (every rank waits for the main one to write it)
 
     # ---- phases --------------------------------------------------------------------------------
-    def evaluate(self, record_video: bool = False) -> tuple[EvalResult, Path | None]:
+    def evaluate(self, record_video: bool = False, episodes: int | None = None) -> tuple[EvalResult, Path | None]:
+        """Greedy (or configured) episodes on the first `episodes` evaluation seeds (None: all of them)."""
         cfg = self.config
-        ids = self.ranks.shard([cfg.runner.eval_seed + i for i in range(cfg.runner.eval_episodes)])
+        count = cfg.runner.eval_episodes if episodes is None else episodes
+        ids = self.ranks.shard([cfg.runner.eval_seed + i for i in range(count)])
         sink, writer, video_path = None, None, None
         if record_video and self.ranks.is_main:
             from simulators.video import EpisodeVideo
@@ -238,7 +240,7 @@ class Runner:
             last = self.iteration == cfg.runner.iterations or self._budget_spent()
             if cfg.runner.eval_every and self.iteration % cfg.runner.eval_every == 0 and not last:
                 with self.timers.phase("eval"):
-                    result, _ = self.evaluate()
+                    result, _ = self.evaluate(episodes=cfg.runner.eval_every_episodes)
                 self.log.write(self.iteration, result.metrics("eval"))
                 obs = self.env.reset() if cfg.env.auto_reset else None
             if cfg.runner.save_every and self.iteration % cfg.runner.save_every == 0 and not last:

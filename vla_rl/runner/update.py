@@ -3,7 +3,9 @@
 - `compute_advantages`: per chunk-step advantages and returns, the per-action loss mask and the
   trajectory ids, written into the buffer; returns advantage/return statistics.
 - `update_policy`: epochs of minibatch updates: re-evaluate the stored inputs, compute the
-  configured loss, step the engine; returns averaged diagnostics.
+  configured loss, step the engine; returns averaged diagnostics. Given a frozen reference policy
+  (the initial one), the first epoch also reports `train/ref_kl`, KL to it, whether or not the loss
+  penalises it.
 
 In a data-parallel run each rank holds its own buffer: `all_reduce` makes advantage normalisation
 use every rank's batch, and `comm` makes KL early stopping a decision all ranks take together.
@@ -18,7 +20,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from vla_rl.algorithms import (ADVANTAGE_ESTIMATORS, POLICY_LOSSES, action_mask_from_dones,
+from vla_rl.algorithms import (ADVANTAGE_ESTIMATORS, KL_ESTIMATORS, POLICY_LOSSES, action_mask_from_dones,
                                broadcast_trajectory_advantages, kl_early_stop, mean_metrics, normalize_advantages,
                                reduce_chunk_rewards, rollout_metrics, trajectory_ids, trajectory_returns, valid_mask)
 from vla_rl.config.algorithm import AlgorithmConfig
@@ -102,6 +104,12 @@ def _minibatch_indices(algo: AlgorithmConfig, buffer: RolloutBuffer, generator: 
         yield (steps + part[None]).reshape(-1)
 
 
+def reference_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> dict[str, float]:
+    """`train/ref_kl`: the mean k3 estimate of KL(policy || reference) per action token over the tokens the
+    rollout sampled (every sample, including those of filtered groups): how far training has moved the policy."""
+    return {"train/ref_kl": float(KL_ESTIMATORS.get("k3")(logprobs, ref_logprobs).mean())}
+
+
 def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine, buffer: RolloutBuffer,
                   generator: torch.Generator, ref_policy=None, comm: Collective | None = None) -> dict[str, float]:
     """`algo.update_epochs` passes of minibatch updates over the buffer; returns mean diagnostics."""
@@ -113,14 +121,20 @@ def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine,
                                                "traj_ids")}
     per_minibatch: list[dict[str, float]] = []
     stopped_early = False
-    for _ in range(algo.update_epochs):
+    for epoch in range(algo.update_epochs):
+        first_epoch = epoch == 0
         for index in _minibatch_indices(algo, buffer, generator):
             mb_inputs = {k: v[index] for k, v in inputs.items()}
             evaluated = policy.evaluate(mb_inputs, temperature=rollout.temperature)
             ref_logprobs = None
-            if algo.kl_coef > 0:
+            if ref_policy is not None and (algo.kl_coef > 0 or first_epoch):
                 with torch.no_grad():
                     ref_logprobs = ref_policy.evaluate(mb_inputs, temperature=rollout.temperature).logprobs
+            ref_kl = {}
+            if ref_logprobs is not None and first_epoch:
+                ref_kl = reference_kl(evaluated.logprobs.detach(), ref_logprobs)
+            if algo.kl_coef == 0:
+                ref_logprobs = None  # the diagnostic only: the loss takes no KL term
             args = dict(
                 logprobs=evaluated.logprobs, old_logprobs=batch["old_logprobs"][index],
                 advantages=batch["advantages"][index], mask=batch["action_mask"][index],
@@ -137,7 +151,7 @@ def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine,
             step_metrics = engine.step(total)
             per_minibatch.append({**{f"train/{k}": v for k, v in out.metrics.items()},
                                   **{f"train/{k}": float(v.detach()) for k, v in out.terms.items()},
-                                  "train/loss": float(total.detach()), **step_metrics})
+                                  "train/loss": float(total.detach()), **step_metrics, **ref_kl})
             approx_kl = out.metrics.get("approx_kl", 0.0)
             if comm is not None and comm.world > 1 and algo.target_kl is not None:  # the mean over ranks' minibatches
                 approx_kl = float(comm.sum(torch.tensor([float(approx_kl)], dtype=torch.float64))) / comm.world
