@@ -32,9 +32,12 @@ import numpy as np
 
 from simulators.image_protocol import IMAGE_PROTOCOLS
 from simulators.libero_suites import (
+    ACTION_DIM,
     BASE_SUITES,
     CONTROL_HZ,
+    GRIPPER_CONVENTION,
     NOOP_ACTION,
+    PROPRIO_DIM,
     base_suites_of,
     max_steps_of,
     parse_task,
@@ -130,13 +133,13 @@ class LiberoSingleEnv(SingleEnv):
         self._current = -1
         self._episode_task = 0
         self._info = SingleEnvInfo(
-            action_dim=7,
+            action_dim=ACTION_DIM,
             control_hz=CONTROL_HZ,
             max_episode_steps=max_episode_steps or max_steps_of(self._suite),
-            proprio_dim=8,
-            action_low=(-1.0,) * 7,
-            action_high=(1.0,) * 7,
-            gripper_convention="close_positive",
+            proprio_dim=PROPRIO_DIM,
+            action_low=(-1.0,) * ACTION_DIM,
+            action_high=(1.0,) * ACTION_DIM,
+            gripper_convention=GRIPPER_CONVENTION,
             extras={
                 "suite": self._suite,
                 "num_tasks": len(self._tasks),

@@ -40,6 +40,15 @@ NOOP_ACTION = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0)
 
 CONTROL_HZ = 20.0
 
+ACTION_DIM = 7
+"""OSC_POSE delta (xyz, axis-angle) plus gripper."""
+PROPRIO_DIM = 8
+"""eef position (3) + axis-angle (3) + gripper finger positions (2)."""
+GRIPPER_CONVENTION = "close_positive"
+"""LIBERO's gripper action: -1 opens, +1 closes."""
+CAMERAS = ("main", "wrist")
+"""Cameras a LIBERO env renders: agentview and the eye-in-hand camera."""
+
 
 def parse_task(task: str) -> tuple[str, str | None]:
     """Split "suite[/task]" into (suite, selector or None); raise ValueError naming the fix."""

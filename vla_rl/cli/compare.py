@@ -5,6 +5,10 @@ records (results.json or the folder holding it) to compare without re-running. C
 evaluated on the same reset ids (each with its own config plus the overrides; the same env is reused
 when both configs build the same one), then McNemar's exact test on the paired outcomes says whether
 the difference is significant. Output in `--out`: A/ and B/ evaluations, comparison.json, report.md.
+
+`--benchmark SUITE` evaluates both under the suite's official protocol (`vla-rl eval --benchmark`;
+resumable in A/ and B/) and refuses two records whose protocols differ (image protocol, cameras,
+episodes, decoding, ...).
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", choices=("benchmark", "config"), default="benchmark",
                         help="which episodes (see `vla-rl eval --help`)")
     parser.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    parser.add_argument("--benchmark", default=None, metavar="SUITE", help="compare under a benchmark suite's protocol")
+    parser.add_argument("--num-envs", type=int, default=None, help="--benchmark: env workers per shard")
+    parser.add_argument("--tasks", default=None, help="--benchmark: only these task indices (PARTIAL)")
+    parser.add_argument("--init-states", type=int, default=None, help="--benchmark: first K init states (PARTIAL)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -60,6 +68,14 @@ def run(args: argparse.Namespace) -> int:
         for path, sub in zip(paths, ("A", "B")):
             if _is_record(path):
                 records.append(load_record(path))
+                continue
+            if args.benchmark is not None:
+                from placement.eval_shards import shard_runner_for
+                from vla_rl.eval.benchmark import evaluate_benchmark
+
+                records.append(evaluate_benchmark(path, args.benchmark, out / sub, args.overrides, args.num_envs,
+                                                  args.tasks, args.init_states, progress=not args.no_progress,
+                                                  console=console, shard_runner=shard_runner_for))
                 continue
             cfg = load_config(str(resolve_checkpoint(path) / "config.yaml"), args.overrides).env
             if env is not None and cfg != env_cfg:

@@ -6,6 +6,12 @@ environment; overrides change it (e.g. `runner.eval_episodes=50 env.num_envs=8`)
 fixed init states, sharded over the env workers so that each runs every episode once), "config"
 the run's `runner.eval_seed`/`runner.eval_episodes` seeds. Results go to `<checkpoint>/eval/`:
 results.json, manifest.json (versions, renderer, ids, decoding, hashes) and report.md/.html.
+
+`--benchmark SUITE` (libero_spatial, ..., libero_130) runs the suite's official protocol instead, on
+any checkpoint that acts in LIBERO, a published policy folder included: every task x its 50 init
+states once, resumable, sharded over env workers (and Ray with placement.backend=ray), a per-task
+table with Wilson intervals and the suite mean, one failure video per task (`vla_rl/eval/benchmark.py`).
+`--tasks` and `--init-states` reduce it for smoke runs; the result is then recorded as PARTIAL.
 """
 
 from __future__ import annotations
@@ -28,6 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "config: runner.eval_seed + runner.eval_episodes seeds")
     parser.add_argument("--video", action="store_true", help="record the first episode to mp4")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    bench = parser.add_argument_group("benchmark protocol (--benchmark)")
+    bench.add_argument("--benchmark", default=None, metavar="SUITE",
+                       help="run a benchmark suite's official protocol (libero_spatial, libero_object, libero_goal, "
+                       "libero_10, libero_90, libero_130); output default <checkpoint>/benchmark/<SUITE>; rerun to resume")
+    bench.add_argument("--num-envs", type=int, default=None, help="env workers per shard (default: one per CPU core)")
+    bench.add_argument("--tasks", default=None, help="only these task indices, e.g. 0,3-5 (recorded as PARTIAL)")
+    bench.add_argument("--init-states", type=int, default=None,
+                       help="only the first K of the 50 init states per task (recorded as PARTIAL)")
+    bench.add_argument("--no-failure-videos", action="store_true", help="do not write one failure video per task")
 
 
 def evaluate_checkpoint(checkpoint: str | Path, overrides: Sequence[str] = (), out_dir: str | Path | None = None,
@@ -80,7 +95,20 @@ def evaluate_checkpoint(checkpoint: str | Path, overrides: Sequence[str] = (), o
     return record
 
 
+def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """`--benchmark`: the suite's protocol on the checkpoint, shards placed by `placement.backend`."""
+    from placement.eval_shards import shard_runner_for
+    from vla_rl.eval.benchmark import evaluate_benchmark
+
+    return evaluate_benchmark(args.checkpoint, args.benchmark, args.out, args.overrides, num_envs=args.num_envs,
+                              tasks=args.tasks, init_states=args.init_states, video=not args.no_failure_videos,
+                              progress=not args.no_progress, shard_runner=shard_runner_for)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.benchmark is not None:
+        run_benchmark(args)
+        return 0
     evaluate_checkpoint(args.checkpoint, args.overrides, args.out, args.protocol, args.video, not args.no_progress)
     return 0
 

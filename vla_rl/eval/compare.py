@@ -85,9 +85,24 @@ def outcomes_by_id(record: dict[str, Any]) -> dict[int, bool]:
     return out
 
 
+def check_same_protocol(a: dict[str, Any], b: dict[str, Any], label_a: str = "A", label_b: str = "B") -> None:
+    """Refuse to pair benchmark evaluations (`vla-rl eval --benchmark`) run under different protocols."""
+    sa, sb = (r.get("benchmark", {}).get("signature") for r in (a, b))
+    if (sa is None) != (sb is None):
+        raise ValueError(f"only {label_a if sa is not None else label_b} is a benchmark evaluation; compare two "
+                         "`vla-rl eval --benchmark` records, or two evaluations of the run protocol")
+    if sa is not None and sa != sb:
+        keys = sorted(k for k in set(sa) | set(sb) if sa.get(k) != sb.get(k))
+        shown = "; ".join(f"{k}: {sa.get(k)!r} vs {sb.get(k)!r}"[:120] for k in keys[:3])
+        raise ValueError(f"{label_a} and {label_b} ran different benchmark protocols ({shown}); evaluate both with the "
+                         "same settings (e.g. the same env.image_protocol and env.image_size overrides)")
+
+
 def compare_records(a: dict[str, Any], b: dict[str, Any], label_a: str = "A", label_b: str = "B",
                     alpha: float = 0.05) -> PairedComparison:
-    """McNemar comparison of two evaluation records over the same reset ids."""
+    """McNemar comparison of two evaluation records over the same reset ids (and, for benchmark
+    evaluations, the same protocol)."""
+    check_same_protocol(a, b, label_a, label_b)
     oa, ob = outcomes_by_id(a), outcomes_by_id(b)
     if set(oa) != set(ob):
         only_a, only_b = sorted(set(oa) - set(ob))[:5], sorted(set(ob) - set(oa))[:5]
@@ -112,4 +127,4 @@ def load_record(path: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-__all__ = ["PairedComparison", "compare_records", "load_record", "outcomes_by_id"]
+__all__ = ["PairedComparison", "check_same_protocol", "compare_records", "load_record", "outcomes_by_id"]

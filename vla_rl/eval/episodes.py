@@ -41,9 +41,24 @@ FrameSink = Callable[..., None]
 """Receives (batched observation, success=bool) for env 0's first episode: `EpisodeVideo.add`."""
 
 
+class EpisodeObserver:
+    """Hooks into `evaluate_policy`'s loop (the narrow interface benchmark runs use): every method is a
+    no-op here; override what you need. `obs` is the batched observation of all N environments."""
+
+    def started(self, env_index: int, reset_id: int, obs: dict) -> None:
+        """Environment `env_index` began the episode of `reset_id`; `obs` holds its first observation."""
+
+    def stepped(self, obs: dict, running: np.ndarray) -> None:
+        """A chunk was executed; `running` (N,) bool marks the environments whose episode it advanced."""
+
+    def ended(self, env_index: int, reset_id: int, success: bool, episode_return: float, length: int) -> None:
+        """The episode of `reset_id` on `env_index` is over (called once per reset id)."""
+
+
 @torch.no_grad()
 def evaluate_policy(env, policy, reset_ids: Sequence[int], mode: str = "greedy", temperature: float = 1.0,
-                    frame_sink: FrameSink | None = None, progress: bool = True) -> EvalResult:
+                    frame_sink: FrameSink | None = None, progress: bool = True,
+                    observer: EpisodeObserver | None = None) -> EvalResult:
     """Run one episode per reset id with `policy`; `env` must have auto-reset off."""
     import time
 
@@ -62,6 +77,9 @@ def evaluate_policy(env, policy, reset_ids: Sequence[int], mode: str = "greedy",
         success = np.zeros(n, dtype=bool)
         if record:
             frame_sink(obs, success=False)
+        if observer is not None:
+            for i in range(len(batch)):
+                observer.started(i, batch[i], obs)
         while not ended.all():
             out = policy.act(obs, mode=mode, temperature=temperature)
             step = env.chunk_step(out.actions)
@@ -69,12 +87,16 @@ def evaluate_policy(env, policy, reset_ids: Sequence[int], mode: str = "greedy",
             result.env_steps += int((~ended).sum()) * out.actions.shape[1]
             success |= np.asarray(step.info["success"], dtype=bool) & ~ended
             done = np.asarray(step.info.get("episode_done", np.zeros(n, dtype=bool)), dtype=bool)
+            if observer is not None:
+                observer.stepped(step.obs, ~ended)
             for i in np.flatnonzero(done & ~ended):
                 result.reset_ids.append(padded[i])
                 result.successes.append(bool(step.info["success_once"][i]))
                 result.returns.append(float(step.info["episode_return"][i]))
                 result.lengths.append(int(step.info["episode_length"][i]))
                 bar.update(1)
+                if observer is not None:
+                    observer.ended(int(i), padded[i], result.successes[-1], result.returns[-1], result.lengths[-1])
             ended |= done
             obs = step.obs
             if record:

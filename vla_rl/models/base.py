@@ -57,6 +57,8 @@ class Policy(nn.Module, abc.ABC):
 
     action_chunk: int
     action_dim: int
+    cameras: tuple[str, ...] = ("main",)
+    """Camera names the policy reads from `obs["images"]`, main first (families with a wrist input override it)."""
     codec: ActionCodec
     """Tokens <-> environment actions (statistics and gripper conventions)."""
     norm_stats: dict[str, Any]
