@@ -64,11 +64,12 @@ def test_benchmark_eval_writes_the_task_table_manifest_and_one_failure_video_per
     comparison = json.loads((cmp / "comparison.json").read_text())
     assert comparison["n"] == 4 and 0.0 <= comparison["p_value"] <= 1.0
     assert main(["compare", str(out), str(cmp / "B"), "--out", str(tmp_path / "cmp2"), "--no-progress"]) == 0
-    # an evaluation under another protocol (1 task, 1 init state, 2-step limit) cannot be paired with it
-    other = tmp_path / "other"
-    assert main(["eval", str(tmp_path / "pb"), *REDUCED, "--num-envs", "1", "--tasks", "0", "--init-states", "1",
-                 "--out", str(other), "env.max_episode_steps=2", "--no-failure-videos"]) == 0
-    assert main(["compare", str(out), str(other), "--out", str(tmp_path / "cmp3"), "--no-progress"]) == 2
+    # a record of another protocol (here: another image size) cannot be paired with it
+    changed = json.loads((cmp / "B" / "results.json").read_text())
+    changed["benchmark"]["signature"]["image_size"] = 224
+    (tmp_path / "changed.json").write_text(json.dumps(changed))
+    assert main(["compare", str(out), str(tmp_path / "changed.json"), "--out", str(tmp_path / "cmp3"),
+                 "--no-progress"]) == 2
 
 
 def test_a_killed_benchmark_resumes_without_rerunning_finished_episodes(tmp_path):
