@@ -127,9 +127,20 @@ def derive_mode(env: tuple[int, ...], rollout: tuple[int, ...], actor: tuple[int
         "its own (disaggregated)", key="placement.actor")
 
 
+def _one_env_per_worker(backend: str) -> bool:
+    """Whether the backend holds each env in a process of its own (LIBERO: robosuite renders into whichever
+    GL context is current, so two envs cannot share a process)."""
+    from simulators.registry import ENV_BACKENDS, load_builtin_backends
+
+    load_builtin_backends()
+    return backend in ENV_BACKENDS and bool(getattr(ENV_BACKENDS.get(backend), "one_env_per_worker", False))
+
+
 def _env_workers(config, cluster: Cluster, env_devices: tuple[int, ...], k: int) -> int:
     """Env worker processes: env.num_workers, or per_device x devices; with k stages each stage gets its own."""
     n, explicit = config.env.num_envs, config.env.num_workers
+    if _one_env_per_worker(config.env.backend):
+        return n
     if explicit is not None:
         if k > 1 and (explicit % k or n % explicit):
             fits = [w for w in range(k, n + 1, k) if n % w == 0]

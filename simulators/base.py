@@ -107,6 +107,8 @@ class VectorEnv(abc.ABC):
     spec: EnvSpec
     num_envs: int
     auto_reset: bool
+    one_env_per_worker: bool = False
+    """Class fact for placement: each env needs a worker process of its own (the plan then gives N workers)."""
     """Public and switchable between phases: the runner evaluates on the training env by setting it
     to False (fixed-length episodes), then restores it and calls `reset`."""
 

@@ -34,6 +34,9 @@ def worker_env_vars() -> dict[str, str]:
 class LiberoVectorEnv(SubprocVectorEnv):
     """N LIBERO envs (one task or a whole suite), one worker process each."""
 
+    one_env_per_worker = True
+    """robosuite renders into whichever GL context is current: two envs in one process would mix their images."""
+
     @classmethod
     def task_suites(cls) -> dict[str, tuple[str, ...]]:
         """Suite name -> task ids ("libero_spatial/0", ...); a suite name alone selects all its tasks."""

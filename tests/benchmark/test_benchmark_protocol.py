@@ -105,7 +105,9 @@ def test_settings_follow_the_checkpoint_then_the_command_line(tmp_path):
                    "algorithm: {name: ppo}\n")
     mine = benchmark_settings("libero_goal", ("main",), run, ["env.num_envs=1", "model.unnorm_key=libero_goal"])
     assert (mine.env.image_protocol, mine.env.image_size, mine.env.max_episode_steps) == ("raw", 96, None)
-    assert (mine.rollout.eval_mode, mine.rollout.eval_temperature, mine.model.unnorm_key) == ("sample", 0.3, "libero_goal")
+    assert (mine.rollout.eval_mode, mine.model.unnorm_key) == ("greedy", "libero_goal")  # the reference decodes greedily
+    sampled = benchmark_settings("libero_goal", ("main",), run, ["rollout.eval_mode=sample", "rollout.eval_temperature=0.3"])
+    assert (sampled.rollout.eval_mode, sampled.rollout.eval_temperature) == ("sample", 0.3)
     with pytest.raises(ConfigError, match="command line.*rollout.temperature"):
         benchmark_settings("libero_goal", ("main",), None, ["rollout.temperature=2"])
     with pytest.raises(ConfigError, match="set by --benchmark"):

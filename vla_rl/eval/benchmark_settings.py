@@ -4,7 +4,9 @@ and the checks that a checkpoint can act in LIBERO.
 The env section starts from the protocol (LIBERO, the suite, fixed-length episodes, the policy's own
 cameras), takes the image protocol and size of the checkpoint's LIBERO run when it has one (what it
 was trained to see) or else the published evaluations' `openvla` at 224 px, then the command line's
-`key=value` overrides; unknown keys and sections are errors, as in a recipe.
+`key=value` overrides; unknown keys and sections are errors, as in a recipe. Decoding is greedy, as
+in the published evaluations, whatever the run evaluated with during training (`rollout.eval_mode=
+sample` overrides it); placement comes from the run.
 """
 
 from __future__ import annotations
@@ -80,7 +82,6 @@ def benchmark_settings(suite: str, cameras: Sequence[str], run_config: Path | No
         run = load_config(str(run_config))
         if run.env.backend == "libero":  # what the policy was trained to see
             env = {"image_protocol": run.env.image_protocol, "image_size": run.env.image_size}
-        data["rollout"] = {"eval_mode": run.rollout.eval_mode, "eval_temperature": run.rollout.eval_temperature}
         data["placement"] = to_dict(run.placement)
     env.update(backend="libero", task=suite, cameras=list(cameras), auto_reset=False,
                num_envs=num_envs or len(os.sched_getaffinity(0)))
