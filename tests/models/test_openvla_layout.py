@@ -83,16 +83,22 @@ def _timm_vit(sd, prefix, x, heads, n_prefix, act):
 
 
 def test_published_tensors_mean_what_timm_means(saved):
+    """Both published towers are timm 0.9 ViTs with the exact (erf) GELU: timm's vit_so400m_patch14_siglip_224 and
+    vit_large_patch14_reg4_dinov2 pass no act_layer, so nn.GELU. The tolerance is tight enough to tell the
+    tanh approximation (transformers' SigLIP default) apart, and the test checks that it does."""
     policy, path = saved
     sd = load_file(str(path / "model.safetensors"))
-    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     dino = _timm_vit(sd, "vision_backbone.featurizer.", normalise_pixels(images, OPENVLA_DINO_MEAN, OPENVLA_DINO_STD,
                      torch.float32), heads=2, n_prefix=5, act=F.gelu)
-    sig = _timm_vit(sd, "vision_backbone.fused_featurizer.", normalise_pixels(images, SIGLIP_MEAN, SIGLIP_STD,
-                    torch.float32), heads=2, n_prefix=0, act=lambda t: F.gelu(t, approximate="tanh"))
+    siglip_pixels = normalise_pixels(images, SIGLIP_MEAN, SIGLIP_STD, torch.float32)
+    sig = _timm_vit(sd, "vision_backbone.fused_featurizer.", siglip_pixels, heads=2, n_prefix=0, act=F.gelu)
     with torch.no_grad():
         ours = policy.net.vision_backbone(images)
     torch.testing.assert_close(ours, torch.cat([dino, sig], dim=-1), atol=1e-4, rtol=1e-4)
+    tanh = _timm_vit(sd, "vision_backbone.fused_featurizer.", siglip_pixels, heads=2, n_prefix=0,
+                     act=lambda t: F.gelu(t, approximate="tanh"))
+    assert (ours[..., 64:] - tanh).abs().max() > 1e-4  # the tanh GELU would fail the check above
 
 
 def test_loads_a_published_style_checkpoint_without_our_section(saved, tmp_path, make_obs):

@@ -202,20 +202,29 @@ class ActionCodec:
 
     def decode(self, token_ids: np.ndarray) -> np.ndarray:
         """Token ids (..., A) -> float32 environment actions (..., A)."""
-        x = tokens_to_normalised(token_ids, self.vocab_size, self.n_bins)
-        a = unnormalise(x, self.q01, self.q99, self.mask)
+        return self.to_env(tokens_to_normalised(token_ids, self.vocab_size, self.n_bins))
+
+    def encode(self, actions: np.ndarray) -> np.ndarray:
+        """Environment actions (..., A) -> token ids (..., A) (for demonstrations / SFT)."""
+        return normalised_to_tokens(self.from_env(actions), self.vocab_size, self.n_bins)
+
+    def to_env(self, x: np.ndarray) -> np.ndarray:
+        """Normalised actions (..., A) -> float32 environment actions: un-normalised (not clipped, as OFT's
+        continuous head is not), then the gripper converted. `decode` is this after the bin centres."""
+        a = unnormalise(np.asarray(x, dtype=np.float64), self.q01, self.q99, self.mask)
         a[..., -1] = gripper_to_env(
             a[..., -1], self.policy_gripper_range, self.policy_gripper_convention, self.env_gripper_convention,
             self.binarize_gripper,
         )
         return a.astype(np.float32)
 
-    def encode(self, actions: np.ndarray) -> np.ndarray:
-        """Environment actions (..., A) -> token ids (..., A) (for demonstrations / SFT)."""
+    def from_env(self, actions: np.ndarray) -> np.ndarray:
+        """Environment actions (..., A) -> normalised actions (masked dims clipped to [-1, 1]); `encode`
+        digitises this. The regression target of a continuous head (SFT)."""
         a = np.array(actions, dtype=np.float64, copy=True)
         a[..., -1] = gripper_from_env(a[..., -1], self.policy_gripper_range, self.policy_gripper_convention,
                                       self.env_gripper_convention)
-        return normalised_to_tokens(normalise(a, self.q01, self.q99, self.mask), self.vocab_size, self.n_bins)
+        return normalise(a, self.q01, self.q99, self.mask)
 
     def restricted_to_ids(self, restricted: np.ndarray) -> np.ndarray:
         """Restricted index 0..255 -> vocabulary token id."""

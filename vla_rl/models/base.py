@@ -32,7 +32,7 @@ class ActOutput:
     """float32 (N, K, A) actions in the environment's action space, ready for `chunk_step`."""
     forward_inputs: dict[str, torch.Tensor]
     """Batch-first tensors that reproduce this call exactly in `evaluate` (model inputs plus the
-    sampled action tokens under the key "action_tokens"). Stored by the rollout buffer."""
+    chosen actions under the key `Policy.action_key`, "action_tokens" for the token heads). Stored by the rollout buffer."""
     logprobs: torch.Tensor
     """float32 (N, K, A): log-probs of the sampled tokens under the distribution actually sampled
     (temperature applied; greedy mode reports the log-prob at temperature 1)."""
@@ -45,7 +45,7 @@ class EvaluateOutput:
     """What `Policy.evaluate` returns (with gradients)."""
 
     logprobs: torch.Tensor
-    """(N, K, A) log-probs of `forward_inputs["action_tokens"]`."""
+    """(N, K, A) log-probs of `forward_inputs[policy.action_key]`."""
     entropy: torch.Tensor
     """(N, K, A) entropy of each token's distribution."""
     values: torch.Tensor | None
@@ -63,6 +63,11 @@ class Policy(nn.Module, abc.ABC):
     """Tokens <-> environment actions (statistics and gripper conventions)."""
     norm_stats: dict[str, Any]
     """OpenVLA-style statistics of every dataset the checkpoint knows ({} for none)."""
+    action_key: str = "action_tokens"
+    """The forward_inputs key holding the chosen actions: "action_tokens" (int64 ids) for the token heads,
+    "actions" (float32, normalised) for a continuous head (openvla_oft with model.action_head=l1_regression)."""
+    discrete_actions: bool = True
+    """True when log-probs are of a 256-way categorical per action dim; False for a continuous density."""
     lora_config: Any = None
     """The `vla_rl.config.model.LoraConfig` of injected adapters, or None (see vla_rl.models.lora)."""
 
@@ -80,16 +85,21 @@ class Policy(nn.Module, abc.ABC):
 
     @classmethod
     @abc.abstractmethod
-    def from_pretrained(cls, path: str, cfg: Any = None) -> "Policy":
+    def from_pretrained(cls, path: str, cfg: Any = None, unnorm_key: str | None = None) -> "Policy":
         """Load a policy saved by `save_pretrained` (or a published checkpoint of this family).
 
         `cfg` (a `vla_rl.config.model.ModelConfig`, optional) overrides what a run may change on load:
-        dtype, the action-decoding fields, and a value head for a checkpoint that has none."""
+        dtype, the action-decoding fields, and a value head for a checkpoint that has none. `unnorm_key`
+        (over cfg's) picks the dataset statistics, which a checkpoint with several datasets needs to load."""
 
     @property
     def reads_proprio(self) -> bool:
         """Whether `act` reads obs["proprio"] (a served policy then requires the state)."""
         return False
+
+    def action_targets(self, env_actions: np.ndarray) -> torch.Tensor:
+        """Environment actions (N, K, A), e.g. demonstrations, in the form `evaluate` scores under `action_key`."""
+        return torch.as_tensor(self.codec.encode(env_actions), dtype=torch.long)
 
     def build_settings(self) -> dict[str, Any]:
         """The build-time `model` keys this policy was built with, which loading it keeps (`build_policy`

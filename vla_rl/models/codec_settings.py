@@ -21,8 +21,10 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def resolve(saved: dict[str, Any] | None, cfg: ModelConfig | None, env_gripper: str | None) -> dict[str, Any]:
-    """Defaults, overridden by the saved settings, overridden by the non-None config fields and the env."""
+def resolve(saved: dict[str, Any] | None, cfg: ModelConfig | None, env_gripper: str | None,
+            unnorm_key: str | None = None) -> dict[str, Any]:
+    """Defaults, overridden by the saved settings, overridden by the non-None config fields and the env, and
+    by `unnorm_key` when given (a loader's argument)."""
     fields = {**DEFAULTS, **(saved or {})}
     if cfg is not None:
         for name in ("unnorm_key", "policy_gripper_range", "binarize_gripper"):
@@ -33,6 +35,8 @@ def resolve(saved: dict[str, Any] | None, cfg: ModelConfig | None, env_gripper: 
             fields["policy_gripper_convention"] = None if same else cfg.policy_gripper_convention
     if env_gripper is not None:
         fields["env_gripper_convention"] = env_gripper
+    if unnorm_key is not None:
+        fields["unnorm_key"] = unnorm_key
     return fields
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from dataclasses import dataclass
+from typing import Any, Callable
 
 from vla_rl.config.core import ConfigError
 from vla_rl.config.model import ModelConfig
@@ -19,6 +20,8 @@ from vla_rl.models.checkpoint_io import read_config
 from vla_rl.registry import Registry
 
 POLICY_FAMILIES: Registry[type[Policy]] = Registry("policy family")
+PUBLISHED_FORMATS: Registry[Callable[[str, dict[str, Any]], str]] = Registry("published checkpoint format")
+"""config.json model_type -> fn(path, config) naming the family that loads such a folder (families register theirs)."""
 
 # Modules whose import registers a family; listed once here so look-ups find every family.
 _FAMILY_MODULES = ("vla_rl.models.openvla.policy", "vla_rl.models.openvla_oft.policy", "vla_rl.models.cnn.policy")
@@ -58,7 +61,7 @@ def build_policy(cfg: ModelConfig, action_dim: int, cameras: tuple[str, ...], pr
     family = POLICY_FAMILIES.get(cfg.family)
     env = EnvFacts(action_dim, tuple(cameras), proprio_dim, gripper_convention)
     if cfg.pretrained is not None:
-        saved = _saved_family(cfg.pretrained)
+        saved = saved_family(cfg.pretrained)
         if "vla_rl" in read_config(cfg.pretrained) and saved != cfg.family:
             raise ValueError(f"{cfg.pretrained} holds a {saved!r} policy but model.family={cfg.family!r}; set model.family={saved}")
         policy = family.from_pretrained(cfg.pretrained, cfg=cfg)
@@ -86,24 +89,30 @@ def _refuse_keys_the_checkpoint_fixes(cfg: ModelConfig, policy: Policy) -> None:
                               f"which loading keeps; remove model.{key} (or set it to {built!r})", key=f"model.{key}")
 
 
-def _saved_family(path: str) -> str:
+def saved_family(path: str) -> str:
+    """The family that loads the folder at `path`: its `vla_rl` section's, else what the format registered for
+    config.json's model_type reads from the files there (an OpenVLA folder with OFT's action head is openvla_oft)."""
+    _load_families()
     config = read_config(path)
     if "vla_rl" in config:
         return config["vla_rl"]["family"]
     model_type = config.get("model_type")
     if model_type is None:
-        raise ValueError(f"{path}/config.json names neither vla_rl.family nor model_type; it is not a policy checkpoint")
-    return model_type
+        raise ConfigError(f"{path}/config.json names neither vla_rl.family nor model_type; it is not a policy checkpoint")
+    if model_type not in PUBLISHED_FORMATS:
+        raise ConfigError(f"{path}/config.json has model_type={model_type!r}, which no family loads; "
+                          f"known: {PUBLISHED_FORMATS.names()}")
+    return PUBLISHED_FORMATS.get(model_type)(path, config)
 
 
 def load_policy(path: str, gripper_convention: str | None = None, unnorm_key: str | None = None) -> Policy:
     """Load any saved policy; the family comes from its config.json. `gripper_convention` and
     `unnorm_key` override what the checkpoint recorded (e.g. serving it for another robot)."""
     _load_families()
-    policy = POLICY_FAMILIES.get(_saved_family(path)).from_pretrained(path)
-    if gripper_convention is not None or unnorm_key is not None:
-        policy.set_action_decoding(gripper_convention=gripper_convention, unnorm_key=unnorm_key)
+    policy = POLICY_FAMILIES.get(saved_family(path)).from_pretrained(path, unnorm_key=unnorm_key)
+    if gripper_convention is not None:
+        policy.set_action_decoding(gripper_convention=gripper_convention)
     return policy
 
 
-__all__ = ["POLICY_FAMILIES", "EnvFacts", "build_policy", "load_policy"]
+__all__ = ["POLICY_FAMILIES", "PUBLISHED_FORMATS", "EnvFacts", "build_policy", "load_policy", "saved_family"]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vla_rl.models.base import Policy
-from vla_rl.models.checkpoint_io import CONFIG_NAME, read_config
+from vla_rl.models.checkpoint_io import CONFIG_NAME
 from vla_rl.serve.config import ServeConfig
 from vla_rl.serve.schema import SCHEMA_FILE, ObservationSchema, load_schema
 from vla_rl.serve.server import PolicyServer
@@ -72,11 +72,10 @@ class LoadedPolicy:
 def load_for_serving(path: str | Path, schema_path: str | Path | None = None, gripper_convention: str | None = None,
                      unnorm_key: str | None = None) -> LoadedPolicy:
     """Load the policy under `path` (any accepted form) in eval mode, with its schema."""
-    from vla_rl.models.registry import load_policy
+    from vla_rl.models.registry import load_policy, saved_family
 
     policy_dir = find_policy_dir(path)
-    config = read_config(str(policy_dir))
-    family = str(config.get("vla_rl", {}).get("family") or config.get("model_type") or "unknown")
+    family = saved_family(str(policy_dir))
     policy = load_policy(str(policy_dir), gripper_convention=gripper_convention, unnorm_key=unnorm_key)
     policy.eval()
     schema, source = find_schema(policy_dir, schema_path)

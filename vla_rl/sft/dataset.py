@@ -98,12 +98,12 @@ def model_inputs(policy: Any, obs: dict[str, Any]) -> dict[str, torch.Tensor]:
     if hasattr(policy, "prepare"):
         return policy.prepare(obs)
     inputs = dict(policy.act(obs, mode="greedy").forward_inputs)
-    inputs.pop("action_tokens")
+    inputs.pop(policy.action_key)
     return inputs
 
 
 def forward_inputs(policy: Any, samples: SFTSamples, batch: int = 256) -> dict[str, torch.Tensor]:
-    """`policy.evaluate`-ready inputs of every sample, with the demo actions as "action_tokens" (N, K, A)."""
+    """`policy.evaluate`-ready inputs of every sample, with the demo actions under `policy.action_key` (N, K, A)."""
     k, a = policy.action_chunk, policy.action_dim
     if samples.actions.shape[1:] != (k, a):
         raise ValueError(f"samples hold action chunks {samples.actions.shape[1:]} but the policy predicts ({k}, {a}); "
@@ -112,7 +112,7 @@ def forward_inputs(policy: Any, samples: SFTSamples, batch: int = 256) -> dict[s
     for first in range(0, len(samples), batch):
         index = np.arange(first, min(first + batch, len(samples)))
         inputs = {key: value.cpu() for key, value in model_inputs(policy, select_obs(samples.obs, index)).items()}
-        inputs["action_tokens"] = torch.as_tensor(policy.codec.encode(samples.actions[index]), dtype=torch.long)
+        inputs[policy.action_key] = policy.action_targets(samples.actions[index])
         parts.append(inputs)
     return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 

@@ -131,13 +131,13 @@ class CNNPolicy(Policy):
         return policy.to(DTYPES[cfg.dtype])
 
     @classmethod
-    def from_pretrained(cls, path: str, cfg: ModelConfig | None = None) -> "CNNPolicy":
+    def from_pretrained(cls, path: str, cfg: ModelConfig | None = None, unnorm_key: str | None = None) -> "CNNPolicy":
         config = read_config(path)
         section = config["vla_rl"]
         meta = dict(section["meta"])
         fresh_value_head = bool(cfg is not None and cfg.value_head and not meta["value_head"])
         meta["value_head"] = meta["value_head"] or fresh_value_head  # PPO from a checkpoint trained without a critic
-        policy = cls._from_meta(meta, config["norm_stats"], resolve(section["codec"], cfg, None))
+        policy = cls._from_meta(meta, config["norm_stats"], resolve(section["codec"], cfg, None, unnorm_key))
         missing, unexpected = policy.net.load_state_dict(_upgrade_flatten_keys(read_weights(path)), strict=False)
         missing = [k for k in missing if not (fresh_value_head and k.startswith("value_head."))]
         if missing or unexpected:

@@ -19,6 +19,10 @@ from vla_rl.models.openvla.spec import SIZES, config_to_dict, dino_config, sigli
 # Published vision backbones we can rebuild (preset dims; the towers drop the unused last block). Our
 # own presets are written as "vla-rl-{size}-dinosiglip-{image}px" and parsed back by `_preset_of`.
 KNOWN_VISION_BACKBONES = {"dinosiglip-vit-so-224px": "7b"}
+# Keys openvla-7b's config.json also holds, which OpenVLA's own configuration class reads to build its timm towers.
+PUBLISHED_7B_KEYS = {"hf_llm_id": "meta-llama/Llama-2-7b-hf",
+                     "timm_model_ids": ["vit_large_patch14_reg4_dinov2.lvd142m", "vit_so400m_patch14_siglip_224"],
+                     "timm_override_act_layers": [None, None]}
 LLAMA2_SPACE_ID = 29871  # "▁": OpenVLA appends it to the prompt when the prompt does not end with it
 
 
@@ -27,6 +31,7 @@ def published_config(text: dict[str, Any], norm_stats: dict[str, Any], section: 
     """config.json in the published layout, with our `vla_rl` section."""
     size, image_size = section.get("size"), int(section["image_size"])
     is_7b = size == "7b" and image_size == 224 and text.get("vocab_size") == 32064
+    published_backbones = PUBLISHED_7B_KEYS if is_7b else {}
     return {
         "architectures": ["OpenVLAForActionPrediction"],
         "model_type": "openvla",
@@ -44,6 +49,7 @@ def published_config(text: dict[str, Any], norm_stats: dict[str, Any], section: 
         "output_projector_states": False,
         "text_config": text,
         "torch_dtype": dtype,
+        **published_backbones,
         "vla_rl": section,
     }
 
@@ -65,6 +71,7 @@ def vla_rl_section_or_default(config: dict[str, Any]) -> dict[str, Any]:
     return {
         "family": "openvla", "size": preset, "image_size": size.image_size,
         "max_prompt_tokens": 128, "prompt_suffix_id": LLAMA2_SPACE_ID if is_llama2 else None, "value_hidden": None,
+        "resize": "bicubic_pil",  # OpenVLA's image processor: bicubic resize of a PIL image
         "action_dim": len(first["action"]["q01"]),
         # OpenVLA's datasets keep the gripper in [0, 1] with 1 = open; its LIBERO evaluation binarises.
         "codec": {"unnorm_key": None, "policy_gripper_range": "unit", "policy_gripper_convention": "open_positive",

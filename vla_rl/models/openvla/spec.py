@@ -72,11 +72,16 @@ def dino_config(size: OpenVLASize) -> Dinov2WithRegistersConfig:
 
 
 def siglip_config(size: OpenVLASize) -> SiglipVisionConfig:
-    """SigLIP tower config (no pooling head: OpenVLA uses patch features)."""
+    """SigLIP tower config (no pooling head: OpenVLA uses patch features).
+
+    The MLP uses the exact (erf) GELU, as the published tower does: OpenVLA builds it with timm 0.9
+    (`vit_so400m_patch14_siglip_224`, no act_layer given, so timm's default nn.GELU), not with the tanh
+    approximation of transformers' SigLIP checkpoints. Our own checkpoints record the activation they
+    were trained with in their tower config, so older saves keep theirs."""
     return SiglipVisionConfig(
         hidden_size=size.siglip_hidden, num_hidden_layers=size.siglip_layers, num_attention_heads=size.siglip_heads,
         intermediate_size=size.siglip_mlp, image_size=size.image_size, patch_size=size.patch_size,
-        hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6, vision_use_head=False,
+        hidden_act="gelu", layer_norm_eps=1e-6, vision_use_head=False,
     )
 
 

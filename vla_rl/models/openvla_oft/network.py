@@ -6,16 +6,22 @@ zero vectors that differ only by position (as in OpenVLA-OFT). Attention inside 
 (`bidirectional_prompt`, what released OFT checkpoints were trained with). The hidden state that
 scores slot i is the one just before it (OFT's shifted readout: the last prompt token for slot 0),
 and logits are restricted to the 256 action ids, so the chunk's log-prob is exact: the slots are
-conditionally independent given the prompt.
+conditionally independent given the prompt. With OFT's continuous head (`l1_head`, plus the learned
+`action_scale` of its sampling distribution) the same slot states are regressed to actions instead,
+and the LM head is not used (its weight is frozen).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 from transformers import Dinov2WithRegistersConfig, LlamaConfig, SiglipVisionConfig
 
+from vla_rl.models.continuous import ActionScale
 from vla_rl.models.openvla.network import OpenVLANetwork, positions_from_mask
+from vla_rl.models.openvla_oft.l1_head import L1RegressionHead
 
 
 class ProprioProjector(nn.Module):
@@ -50,11 +56,18 @@ class OFTNetwork(OpenVLANetwork):
 
     def __init__(self, dino: Dinov2WithRegistersConfig, siglip: SiglipVisionConfig, text: LlamaConfig,
                  first_action_id: int, value_hidden: int | None, proprio_dim: int, eos_token_id: int,
-                 bidirectional_prompt: bool) -> None:
+                 bidirectional_prompt: bool, l1_head: dict[str, Any] | None = None) -> None:
+        """`l1_head`: None for action tokens, else {"action_dim", "hidden_dim", "num_blocks", "scale", "learn_scale"}."""
         super().__init__(dino, siglip, text, first_action_id, value_hidden)
         self.proprio_projector = ProprioProjector(proprio_dim, text.hidden_size) if proprio_dim else None
         self.eos_token_id = eos_token_id
         self.bidirectional_prompt = bidirectional_prompt
+        self.action_head = self.action_scale = None
+        if l1_head is not None:
+            self.action_head = L1RegressionHead(text.hidden_size, int(l1_head["hidden_dim"]), int(l1_head["action_dim"]),
+                                                int(l1_head["num_blocks"]))
+            self.action_scale = ActionScale(int(l1_head["action_dim"]), float(l1_head["scale"]), bool(l1_head["learn_scale"]))
+            self.language_model.get_output_embeddings().weight.requires_grad_(False)
 
     def prefix_multi(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, images: torch.Tensor,
                      proprio: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
