@@ -60,6 +60,11 @@ def print_summary(console: Console, outcome, output_dir: Path) -> None:
             table.add_row(*(row.labels[a] for a in report.axes), str(row.seeds), f"{100 * row.success_mean:.1f}{ci}",
                           reach, rate, peak)
         console.print(table)
+    if report is not None and report.paired:
+        from vla_rl.sweep.paired import paired_markdown
+
+        console.print("before vs after RL (same held-out episodes, McNemar exact):")
+        console.print(paired_markdown(report.paired, report.axes), markup=False, highlight=False)
     counts = (f"{len(outcome.plans)} runs: {len(outcome.completed)} finished now ({len(outcome.resumed)} resumed), "
               f"{len(outcome.skipped)} skipped (already finished), {len(outcome.failed)} failed, "
               f"{len(outcome.deferred)} left for later")
@@ -97,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
             report = build_report(sweep, plans, output_dir, plots=not args.no_plots, keep_changed=args.keep_changed)
             console.print(f"report over {len(report.results)} finished runs: "
                           + ", ".join(str(p) for p in [*report.files.values(), *report.plots]))
+            if report.paired:
+                from vla_rl.sweep.paired import paired_markdown
+
+                console.print(paired_markdown(report.paired, report.axes), markup=False, highlight=False)
             if report.unfinished:
                 console.print(f"not counted ({len(report.unfinished)}): {', '.join(report.unfinished)}; see the plan's "
                               "status (changed runs count with --keep-changed)")

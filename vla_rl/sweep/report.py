@@ -1,4 +1,5 @@
-"""The sweep's report from its finished runs: table.md, table.csv, runs.csv and the plots.
+"""The sweep's report from its finished runs: table.md, table.csv, runs.csv and the plots, and for runs
+that compared their policy before and after RL (warm starts), paired.md and paired.csv.
 
 Only runs whose folder is `done` (final evaluation present, config hash as planned) count, plus, with
 `keep_changed`, finished runs of a config the sweep no longer asks for; a cell with some seeds
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from vla_rl.config.sweep import SweepConfig
+from vla_rl.sweep.paired import PairedRow, paired_csv, paired_markdown, read_paired_row
 from vla_rl.sweep.plan import RunPlan, run_status
 from vla_rl.sweep.plots import plot_sweep
 from vla_rl.sweep.results import RunResult, load_run_result
@@ -33,7 +35,9 @@ class Report:
     unfinished: list[str]
     """Runs of the grid without a valid final evaluation."""
     files: dict[str, Path] = field(default_factory=dict)
-    """table_md, table_csv, runs_csv -> path."""
+    """table_md, table_csv, runs_csv (and paired_md, paired_csv) -> path."""
+    paired: list[PairedRow] = field(default_factory=list)
+    """Before/after-RL comparisons of the finished runs that have one (warm-started runs)."""
     plots: list[Path] = field(default_factory=list)
 
 
@@ -100,6 +104,18 @@ def build_report(sweep: SweepConfig, plans: Sequence[RunPlan], output_dir: Path,
         path = output_dir / name
         path.write_text(text)
         report.files[key] = path
+    runs = {plan.spec.name: plan for plan in plans}
+    report.paired = [row for row in (read_paired_row(runs[r.name].run_dir, r.name, r.labels, r.seed) for r in results)
+                     if row is not None]
+    if report.paired:
+        paired_header = (f"# Sweep {sweep.name}: before vs after RL\n\nEach run's SFT policy (its initial evaluation) "
+                         "and RL policy (its final one) on the same held-out episodes, paired by McNemar's exact test; "
+                         "the gain's interval is a 95% t-interval over seeds.\n\n")
+        for key, name, text in (("paired_md", "paired.md", paired_header + paired_markdown(report.paired, axes)),
+                                ("paired_csv", "paired.csv", paired_csv(report.paired, axes))):
+            path = output_dir / name
+            path.write_text(text)
+            report.files[key] = path
     if plots:
         report.plots = plot_sweep(sweep.name, results, axes, sweep.figure_axis, sweep.success_threshold,
                                    output_dir / PLOTS)
