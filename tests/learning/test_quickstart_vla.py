@@ -1,0 +1,40 @@
+"""configs/quickstart_vla.yaml: the quickstart with the openvla_oft family keeps the quickstart's task, demos and
+evaluation, and its `micro` policy has the family's parts (two ViT towers, a causal LM, a language prompt, 256-bin
+action tokens, a chunk decoded in one pass)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vla_rl.config.loader import load_config
+from vla_rl.models.registry import build_policy
+
+
+def test_quickstart_vla_is_the_quickstart_with_an_oft_policy():
+    vla, cnn = load_config("quickstart_vla"), load_config("quickstart")
+    assert vla.env == cnn.env and vla.warmstart == cnn.warmstart and vla.algorithm == cnn.algorithm
+    assert (vla.runner.eval_episodes, vla.runner.iterations) == (cnn.runner.eval_episodes, cnn.runner.iterations)
+    assert vla.model.family == "openvla_oft" and vla.model.action_chunk == 2
+    # the same 30 env steps per episode: 15 policy calls of 2-action chunks
+    assert vla.rollout.steps_per_iteration * vla.model.action_chunk == cnn.rollout.steps_per_iteration
+
+
+def test_micro_oft_policy_decodes_a_chunk_of_action_tokens_in_one_pass():
+    config = load_config("quickstart_vla")
+    policy = build_policy(config.model, action_dim=7, cameras=("main",), proprio_dim=9, seed=0,
+                          gripper_convention="open_positive")
+    net = policy.net
+    names = {type(m).__name__ for m in net.modules()}
+    assert {"Dinov2WithRegistersModel", "SiglipVisionTransformer"} & names or any("Dinov2" in n for n in names)
+    assert any("Siglip" in n for n in names) and any("Llama" in n for n in names)
+    rng = np.random.default_rng(0)
+    obs = {"images": {"main": rng.integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)},
+           "proprio": rng.normal(size=(3, 9)).astype(np.float32),
+           "instruction": ["push the cube to the goal region in front of it"] * 3}
+    out = policy.act(obs, mode="sample")
+    assert out.actions.shape == (3, 2, 7)
+    tokens = out.forward_inputs["action_tokens"]
+    assert tokens.shape == (3, 2, 7) and int(tokens.max()) - int(tokens.min()) < 256  # ids of the 256 action bins
+    assert out.forward_inputs["input_ids"].shape[0] == 3  # the language prompt is part of the input
+    again = policy.evaluate(out.forward_inputs)
+    np.testing.assert_allclose(again.logprobs.detach().numpy(), out.logprobs.numpy(), atol=1e-5)
