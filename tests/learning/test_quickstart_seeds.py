@@ -82,7 +82,7 @@ def test_same_machine_and_seeds_give_an_identical_table(tmp_path):
     from vla_rl.sweep.paired import read_paired_row
 
     data = yaml.safe_load(SWEEP.read_text())
-    data.update(overrides=TINY, seeds=[0, 1], budget={"iterations": 2})
+    data.update(overrides=TINY, seeds=[0], budget={"iterations": 1})
     tables = []
     for attempt in ("a", "b"):
         data["output_dir"] = str(tmp_path / attempt)
@@ -94,6 +94,24 @@ def test_same_machine_and_seeds_give_an_identical_table(tmp_path):
         sweep = load(path)
         rows = [read_paired_row(tmp_path / attempt / "runs" / run.name, run.name, run.labels, run.seed)
                 for run in expand_grid(sweep)]
-        assert all(r is not None and r.n == 4 for r in rows)
+        assert all(r is not None and r.n == 4 for r in rows), "a warm-started run must count as done"
         tables.append(paired_markdown([replace(r, wall_seconds=None) for r in rows], []))
     assert tables[0] == tables[1], "the same seeds on the same machine gave different tables"
+
+
+def test_a_finished_warm_started_run_counts_as_done(tmp_path):
+    from vla_rl.config.loader import dump_config
+    from vla_rl.sweep.plan import plan_sweep, run_status
+
+    (plan, *_) = plan_sweep(load_sweep(SWEEP), tmp_path, SWEEP)
+    run_dir = plan.run_dir
+    (run_dir / "sft").mkdir(parents=True)
+    (run_dir / "eval").mkdir()
+    (run_dir / "eval" / "final.json").write_text("{}")
+    (run_dir / "sft" / "config.yaml").write_text(dump_config(plan.config))  # what the run was started with
+    rl_phase = replace(plan.config, warmstart=replace(plan.config.warmstart, enabled=False),
+                       model=replace(plan.config.model, pretrained=str(run_dir / "sft" / "policy")))
+    (run_dir / "config.yaml").write_text(dump_config(rl_phase))  # what the runner writes for its RL phase
+    assert run_status(run_dir, plan.config_hash)[0] == "done"
+    (run_dir / "sft" / "config.yaml").write_text(dump_config(rl_phase))
+    assert run_status(run_dir, plan.config_hash)[0] == "changed"

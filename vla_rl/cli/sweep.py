@@ -64,7 +64,7 @@ def print_summary(console: Console, outcome, output_dir: Path) -> None:
         from vla_rl.sweep.paired import paired_markdown
 
         console.print("before vs after RL (same held-out episodes, McNemar exact):")
-        console.print(paired_markdown(report.paired, report.axes), markup=False, highlight=False)
+        console.print(paired_markdown(report.paired, report.axes), markup=False, highlight=False, soft_wrap=True)
     counts = (f"{len(outcome.plans)} runs: {len(outcome.completed)} finished now ({len(outcome.resumed)} resumed), "
               f"{len(outcome.skipped)} skipped (already finished), {len(outcome.failed)} failed, "
               f"{len(outcome.deferred)} left for later")
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             if report.paired:
                 from vla_rl.sweep.paired import paired_markdown
 
-                console.print(paired_markdown(report.paired, report.axes), markup=False, highlight=False)
+                console.print(paired_markdown(report.paired, report.axes), markup=False, highlight=False, soft_wrap=True)
             if report.unfinished:
                 console.print(f"not counted ({len(report.unfinished)}): {', '.join(report.unfinished)}; see the plan's "
                               "status (changed runs count with --keep-changed)")

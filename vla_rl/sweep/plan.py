@@ -2,7 +2,8 @@
 
 A run folder is `<sweep output>/runs/<run name>/`. Its state decides the plan:
 
-    done     eval/final.json present and config.yaml (what ran) hashes like the planned config: skip
+    done     eval/final.json present and config.yaml (what ran; for a warm-started run sft/config.yaml, the
+             config it started with) hashes like the planned config: skip
     resume   same hash, no final record, a checkpoint under checkpoints/: continue from it
     fresh    no folder, or a folder with nothing to resume from: (re)start from scratch
     changed  the folder holds a run of another config (the sweep file or a default changed);
@@ -94,6 +95,9 @@ def run_status(run_dir: Path, planned_hash: str) -> tuple[Status, str]:
     ran_config = run_dir / "config.yaml"
     if not ran_config.is_file():
         return "fresh", "not started" if not run_dir.exists() else "started, no config written yet: starts over"
+    original = run_dir / "sft" / "config.yaml"  # a warm-started run's config.yaml is its RL phase's (pretrained = its
+    if original.is_file():                      # SFT policy, warm start off); sft/ keeps the config it was started with
+        ran_config = original
     try:
         ran_hash = config_hash(load_config(str(ran_config)))
     except ConfigError as exc:
