@@ -68,11 +68,12 @@ def test_paired_table_rows_and_mean_gain_interval():
     assert summarize_gains([_row(0, 90, 60, 1e-6)])[0].significant == 0
 
 
-TINY = {"env": {"num_envs": 2, "max_episode_steps": 25}, "algorithm": {"group_size": 2, "num_minibatches": 2},
-        "rollout": {"steps_per_iteration": 25},
+TINY = {"env": {"num_envs": 2, "num_workers": 1, "max_episode_steps": 25},
+        "algorithm": {"group_size": 2, "num_minibatches": 2}, "rollout": {"steps_per_iteration": 25},
         "runner": {"eval_episodes": 4, "video": False},
-        "warmstart": {"demos": 2, "sft_steps": 5, "eval_loss_every": 5}}
-"""Reduced sizes: 2 envs (one group), 25-step episodes, 2 demos, 5 SFT steps, 4 paired evaluation episodes."""
+        "warmstart": {"demos": 2, "demo_envs": 2, "sft_steps": 5, "eval_loss_every": 5}}
+"""Reduced sizes: 2 envs in one worker process (one group), 25-step episodes, 2 demos, 5 SFT steps, 4 paired
+evaluation episodes."""
 
 
 @pytest.mark.slow
