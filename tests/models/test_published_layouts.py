@@ -120,6 +120,8 @@ def test_config_keys_a_published_folder_cannot_honour_are_refused(folders):
     for kwargs, message in cases:
         with pytest.raises(ConfigError, match=message):
             build_policy(ModelConfig(**kwargs), 7, ("main", "wrist"), 8, seed=0)
+    with pytest.raises(ConfigError, match=r"reads cameras \['main', 'wrist'\].*add \['wrist'\] to env.cameras"):
+        build_policy(ModelConfig(family="openvla_oft", pretrained=l1), 7, ("main",), 8, seed=0)
     # what the config may change: chunk, and the sampling scale of the L1 head
     chunk4 = build_policy(ModelConfig(family="openvla_oft", pretrained=rlinf, action_chunk=4), 7, ("main",), 8, seed=0)
     scaled = build_policy(ModelConfig(family="openvla_oft", pretrained=l1, action_scale=0.3, learn_action_scale=False),

@@ -69,6 +69,10 @@ def build_policy(cfg: ModelConfig, action_dim: int, cameras: tuple[str, ...], pr
         policy.set_action_decoding(gripper_convention=gripper_convention, unnorm_key=cfg.unnorm_key)
         if policy.action_dim != action_dim:
             raise ValueError(f"{cfg.pretrained} predicts {policy.action_dim} action dims but the environment takes {action_dim}")
+        missing = [c for c in policy.cameras if c not in env.cameras]
+        if missing:
+            raise ConfigError(f"{cfg.pretrained} reads cameras {list(policy.cameras)} but the environment has "
+                              f"{list(env.cameras)}; add {missing} to env.cameras", key="env.cameras")
     else:
         policy = family.build(cfg, env, seed)
     if cfg.lora.enabled:
