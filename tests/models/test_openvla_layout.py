@@ -194,3 +194,15 @@ def test_7b_preset_has_the_published_names_and_shapes():
     }
     for key, shape in shapes.items():
         assert tuple(state[key].shape) == shape, key
+
+
+def test_a_7b_save_names_the_published_timm_towers():
+    """OpenVLA's own configuration class builds its towers from these keys (openvla-7b's config.json has them)."""
+    from vla_rl.models.openvla.layout import published_config
+
+    seven = published_config({"vocab_size": 32064}, {}, {"size": "7b", "image_size": 224}, 32000, "bfloat16")
+    assert seven["vision_backbone_id"] == "dinosiglip-vit-so-224px" and seven["llm_backbone_id"] == "llama2-7b-pure"
+    assert seven["timm_model_ids"] == ["vit_large_patch14_reg4_dinov2.lvd142m", "vit_so400m_patch14_siglip_224"]
+    assert seven["timm_override_act_layers"] == [None, None] and seven["hf_llm_id"] == "meta-llama/Llama-2-7b-hf"
+    tiny = published_config({"vocab_size": 576}, {}, {"size": "tiny", "image_size": 64}, 515, "float32")
+    assert "timm_model_ids" not in tiny  # OpenVLA's code cannot build our tiny towers; no claim that it can
