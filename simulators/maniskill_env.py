@@ -16,7 +16,8 @@ Tasks that need downloaded assets fail at build time with the download command, 
 Rendering: SAPIEN picks a Vulkan device itself (a GPU, or Mesa's lavapipe on CPU-only machines).
 `mesh_detail` < 1 swaps the robot's and floor's visual meshes for lighter ones after each scene
 build (`low_poly.py`): ~3x faster RGB steps on a CPU, physics unchanged. `spawn_scale` < 1 moves the
-task's spawn group (`maniskill_tasks.py`) towards the table's origin after ManiSkill's own reset.
+task's spawn group (`maniskill_tasks.py`) towards the table's origin inside ManiSkill's reset
+(`maniskill_scene.install_spawn_scale`).
 """
 
 from __future__ import annotations
@@ -25,29 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from simulators import maniskill_scene as scene
+from simulators.maniskill_scene import missing_assets
 from simulators.maniskill_tasks import MANISKILL_TASKS
-from simulators.rotations import quat_wxyz_to_xyzw, quat_xyzw_to_axis_angle
 from simulators.single_env import SingleEnv, SingleEnvInfo, SingleObs, StepOutcome
-
-CONTROL_MODE = "pd_ee_delta_pose"
-CAMERA_NAMES = {"main": "base_camera", "wrist": "hand_camera"}
-"""Our camera name -> ManiSkill sensor name."""
-REWARD_MODES = {"sparse": "sparse", "dense": "normalized_dense"}
-
-
-def missing_assets(task: str) -> list[str]:
-    """ManiSkill asset ids that `task` needs and that are not downloaded."""
-    from mani_skill.utils import assets
-    from mani_skill.utils.registration import REGISTERED_ENVS
-
-    missing: list[str] = []
-    for asset_id in REGISTERED_ENVS[task].asset_download_ids or []:
-        if asset_id in assets.DATA_GROUPS:
-            ids = assets.expand_data_group_into_individual_data_source_ids(asset_id)
-        else:
-            ids = [asset_id]
-        missing += [i for i in ids if not assets.is_data_source_downloaded(i)]
-    return missing
 
 
 def _to_numpy(tree: Any) -> Any:
@@ -78,66 +60,31 @@ class ManiSkillSingleEnv(SingleEnv):
         mesh_detail: float = 1.0,
         spawn_scale: float = 1.0,
     ) -> None:
-        import gymnasium as gym
-        import mani_skill.envs  # noqa: F401 - registers the tasks
         import torch
-        from mani_skill.utils.registration import REGISTERED_ENVS
 
         self._torch = torch
         meta = MANISKILL_TASKS[task]
-        missing = missing_assets(task)
-        if missing:
-            raise RuntimeError(
-                f"ManiSkill task {task} needs assets that are not downloaded ({', '.join(missing)}); "
-                f"download them with `python -m mani_skill.utils.download_asset {task}` or pick an offline task"
-            )
-        kwargs: dict[str, Any] = dict(
-            obs_mode="rgb",
-            control_mode=CONTROL_MODE,
-            num_envs=1,
-            sim_backend="cpu",
-            sensor_configs=dict(width=image_size, height=image_size),
-            reward_mode=REWARD_MODES[reward_mode],
-        )
-        if not torch.cuda.is_available():  # ManiSkill would try CUDA first and log a warning per env
-            kwargs["render_backend"] = "sapien_cpu"
-        if "wrist" in cameras:
-            kwargs["robot_uids"] = meta.wrist_robot
-        try:
-            self._env = gym.make(task, **kwargs).unwrapped
-        except EOFError:
-            raise RuntimeError(
-                f"ManiSkill task {task} asked to download assets; run "
-                f"`python -m mani_skill.utils.download_asset {task}` first"
-            ) from None
+        # Without CUDA, ManiSkill would try it first and log a warning per env.
+        render = None if torch.cuda.is_available() else "sapien_cpu"
+        self._env = scene.make_env(task, image_size=image_size, cameras=cameras, reward_mode=reward_mode,
+                                   num_envs=1, sim_backend="cpu", render_backend=render)
+        scene.install_spawn_scale(self._env, meta, spawn_scale)
         self._task = task
         self._meta = meta
         self._cameras = cameras
         self._terminate_on_success = terminate_on_success
         self._mesh_detail = mesh_detail
-        if spawn_scale != 1.0 and not meta.spawn_group:
-            raise ValueError(f"spawn_scale={spawn_scale}: {task} declares no spawn_group in maniskill_tasks.py")
-        self._spawn_scale = spawn_scale
-        self._max_steps = max_episode_steps or REGISTERED_ENVS[task].max_episode_steps
+        self._max_steps = max_episode_steps or scene.default_max_steps(task)
         space = self._env.single_action_space
         self._info = SingleEnvInfo(
             action_dim=int(space.shape[0]),
             control_hz=float(self._env.control_freq),
             max_episode_steps=int(self._max_steps),
-            proprio_dim=8,
+            proprio_dim=scene.PROPRIO_DIM,
             action_low=tuple(float(x) for x in space.low),
             action_high=tuple(float(x) for x in space.high),
             gripper_convention="open_positive",
-            extras={
-                "control_mode": CONTROL_MODE,
-                "sim_backend": "cpu",
-                "robot": str(self._env.robot_uids),
-                "proprio": "tcp_pos_base(3) + tcp_axis_angle_base(3) + finger_qpos(2)",
-                "reward": REWARD_MODES[reward_mode],
-                "goal_marker_shown": meta.show_goal,
-                "mesh_detail": mesh_detail,
-                "spawn_scale": spawn_scale,
-            },
+            extras=scene.spec_extras(self._env, meta, reward_mode, "cpu", mesh_detail, spawn_scale),
         )
 
     def info(self) -> SingleEnvInfo:
@@ -145,8 +92,7 @@ class ManiSkillSingleEnv(SingleEnv):
 
     def reset(self, reset_id: int) -> SingleObs:
         raw, _ = self._env.reset(seed=int(reset_id))
-        revealed = self._meta.show_goal and self._reveal_goal()
-        if revealed | self._simplify_meshes() | self._shrink_spawn():
+        if scene.prepare_scene(self._env, self._meta, self._mesh_detail):  # the first reset builds the scene
             raw = self._env.get_obs()
         return self._obs(raw)
 
@@ -173,46 +119,10 @@ class ManiSkillSingleEnv(SingleEnv):
     def close(self) -> None:
         self._env.close()
 
-    def _reveal_goal(self) -> bool:
-        """Un-hide the goal marker (hidden again by every scene rebuild); True if it was hidden."""
-        env = self._env
-        goal = getattr(env, "goal_site", None)
-        if goal is None or not any(o is goal for o in env._hidden_objects):
-            return False
-        env._hidden_objects = [o for o in env._hidden_objects if o is not goal]
-        goal.show_visual()
-        return True
-
-    def _shrink_spawn(self) -> bool:
-        """Scale the spawn group's offset from the table origin by `spawn_scale`; True if anything moved."""
-        if self._spawn_scale == 1.0:
-            return False
-        from mani_skill.utils.structs.pose import Pose
-
-        actors = [getattr(self._env, name) for name in self._meta.spawn_group]
-        first = actors[0].pose.p[0]
-        shift = first.clone()
-        shift[:2] *= self._spawn_scale - 1.0
-        shift[2] = 0.0
-        for actor in actors:
-            pose = actor.pose
-            actor.set_pose(Pose.create_from_pq(p=pose.p + shift, q=pose.q))
-        return True
-
-    def _simplify_meshes(self) -> bool:
-        """Lighter visual meshes after a scene (re)build (`low_poly.py`); True if any changed."""
-        if self._mesh_detail >= 1.0:
-            return False
-        from simulators.low_poly import simplify_scene
-
-        return any(simplify_scene(s, self._mesh_detail).bodies for s in self._env.scene.sub_scenes)
-
     def _obs(self, raw: dict[str, Any]) -> SingleObs:
-        sensors = raw["sensor_data"]
-        images = {c: sensors[CAMERA_NAMES[c]]["rgb"][0].cpu().numpy() for c in self._cameras}
-        agent = self._env.agent
-        pose = (agent.robot.pose.inv() * agent.tcp.pose).raw_pose[0].cpu().numpy()
-        qpos = raw["agent"]["qpos"][0].cpu().numpy()
-        fingers = qpos[-2:] if qpos.shape[0] == 9 else np.zeros(2, dtype=np.float32)
-        proprio = np.concatenate([pose[:3], quat_xyzw_to_axis_angle(quat_wxyz_to_xyzw(pose[3:])), fingers])
-        return {"images": images, "proprio": proprio.astype(np.float32), "instruction": self._meta.instruction}
+        images = {c: img[0].cpu().numpy() for c, img in scene.images(raw, self._cameras).items()}
+        proprio = scene.proprio(self._env, raw)[0].cpu().numpy()
+        return {"images": images, "proprio": proprio, "instruction": self._meta.instruction}
+
+
+__all__ = ["ManiSkillSingleEnv", "missing_assets"]

@@ -17,7 +17,7 @@ from vla_rl.registry import Registry
 
 ENV_BACKENDS: Registry[type[VectorEnv]] = Registry("env backend")
 
-BUILTIN_BACKEND_MODULES = ("simulators.maniskill", "simulators.libero")
+BUILTIN_BACKEND_MODULES = ("simulators.maniskill", "simulators.maniskill_gpu", "simulators.libero")
 """Modules whose import registers the built-in backends."""
 
 

@@ -64,7 +64,7 @@ def test_mesh_detail_is_validated():
 def test_libero_config_has_no_mesh_detail():
     from vla_rl.config.core import from_dict
 
-    with pytest.raises(ConfigError, match=r"env.mesh_detail is read only with env.backend in \['maniskill'\]"):
+    with pytest.raises(ConfigError, match=r"env.mesh_detail is read only with env.backend in \['maniskill', 'maniskill_gpu'\]"):
         from_dict(EnvConfig, {"backend": "libero", "task": "libero_spatial/0", "mesh_detail": 0.1}, prefix="env")
 
 

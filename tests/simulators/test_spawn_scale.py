@@ -22,7 +22,7 @@ def test_tasks_without_a_spawn_group_and_libero_refuse_a_smaller_region():
 
     with pytest.raises(ConfigError, match="not supported by PickCube-v1.*PushCube-v1"):
         ManiSkillVectorEnv.from_config(EnvConfig(task="PickCube-v1", spawn_scale=0.5))
-    with pytest.raises(ConfigError, match=r"env.spawn_scale is read only with env.backend in \['maniskill'\]"):
+    with pytest.raises(ConfigError, match=r"env.spawn_scale is read only with env.backend in \['maniskill', 'maniskill_gpu'\]"):
         from_dict(EnvConfig, {"backend": "libero", "task": "libero_spatial/0", "spawn_scale": 0.5}, prefix="env")
 
 
