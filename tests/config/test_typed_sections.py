@@ -36,10 +36,10 @@ def test_the_selector_picks_the_class_whether_built_or_loaded():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("model.family=pi9", r"model.family='pi9' is not registered; choose one of \['cnn', 'openvla', 'openvla_oft'\]"),
+    ("model.family=pi9", r"model.family='pi9' is not registered; choose one of \['cnn', 'openvla', 'openvla_oft', 'pi0'\]"),
     ("env.backend=isaac", r"env.backend='isaac' is not registered; choose one of \['libero', 'maniskill', 'maniskill_gpu'\]"),
     ("model.max_prompt_tokens=64", r"model.max_prompt_tokens is read only with model.family in \['openvla', "
-                                   r"'openvla_oft'\], so it cannot act with model.family=cnn"),
+                                   r"'openvla_oft', 'pi0'\], so it cannot act with model.family=cnn"),
     ("env.settle_steps=5", r"env.settle_steps is read only with env.backend in \['libero'\]"),
 ])
 def test_unregistered_names_and_keys_of_another_choice_are_config_errors(override, message):

@@ -24,8 +24,9 @@ def _policy(demos, **model):
                         proprio_dim=meta["proprio_dim"], seed=0, gripper_convention=meta["gripper_convention"])
 
 
-@pytest.mark.parametrize("model", [dict(family="openvla", size="tiny"), dict(family="cnn", size="tiny")],
-                         ids=["openvla", "cnn"])
+@pytest.mark.parametrize("model", [dict(family="openvla", size="tiny"), dict(family="cnn", size="tiny"),
+                                   dict(family="pi0", size="tiny", action_chunk=4, denoise_steps=5)],
+                         ids=["openvla", "cnn", "pi0"])
 def test_sft_lowers_the_held_out_loss(push_demos, model):
     torch.manual_seed(0)
     demos = load_demos(push_demos)
@@ -34,7 +35,8 @@ def test_sft_lowers_the_held_out_loss(push_demos, model):
     result = train_sft(policy, list(demos), cfg, seed=0, progress=False)
     first, last = result.holdout[0], result.holdout[-1]
     assert [h["step"] for h in result.holdout] == [0, 12, 24]
-    assert last["holdout/nll"] < 0.75 * first["holdout/nll"], result.holdout
+    assert last["holdout/loss"] < 0.75 * first["holdout/loss"], result.holdout  # token families: the NLL
+    assert ("holdout/nll" in last) == (model["family"] != "pi0") and ("holdout/flow_mse" in last) == (model["family"] == "pi0")
     assert last["holdout/action_l1"] < first["holdout/action_l1"], result.holdout
     assert len(result.holdout_episodes) == 1 and set(result.train_episodes).isdisjoint(result.holdout_episodes)
 
@@ -60,6 +62,19 @@ def test_forward_inputs_are_the_policys_own_with_demo_tokens(push_demos):
     assert out.logprobs.shape == (5, 4, 7)
 
 
+def test_a_flow_policy_gets_its_own_demo_targets(push_demos):
+    demos = load_demos(push_demos)
+    policy = _policy(demos, family="pi0", size="tiny", action_chunk=4, use_proprio=True, denoise_steps=3)
+    samples = episode_samples(list(demos)[:1], chunk=4)
+    inputs = forward_inputs(policy, samples)
+    assert "action_tokens" not in inputs and "chain" not in inputs
+    torch.testing.assert_close(inputs["demo_actions"], torch.as_tensor(policy.codec.from_env(samples.actions)).float())
+    act = policy.act({"images": {"main": samples.obs["images"]["main"][:2]}, "proprio": samples.obs["proprio"][:2],
+                      "instruction": samples.obs["instruction"][:2]}, mode="greedy").forward_inputs
+    for key in ("images", "input_ids", "attention_mask", "proprio"):
+        torch.testing.assert_close(inputs[key][:2], act[key])
+
+
 def test_chunks_returns_and_splits_are_exact():
     actions = np.arange(6, dtype=np.float32).reshape(3, 2)
     chunks, mask = chunk_actions(actions, 2)
@@ -80,7 +95,8 @@ def test_sft_command_saves_what_model_pretrained_loads(push_demos, tmp_path):
             "warmstart.eval_loss_every=5"]
     assert main(["quickstart_ppo", *args, "--demos", str(push_demos), "--out", str(out), "--no-progress"]) == 0
     summary = json.loads((out / "sft.json").read_text())
-    assert summary["steps"] == 5 and summary["holdout_nll_final"] is not None and summary["demos"] == 4
+    assert summary["steps"] == 5 and summary["holdout_loss_final"] == summary["holdout_nll_final"] is not None
+    assert summary["demos"] == 4
     assert (out / "config.yaml").is_file() and (out / "logs" / "metrics.jsonl").is_file()
     config = load_config("quickstart_ppo", [*args, f"model.pretrained={out / 'policy'}"])
     loaded = build_policy(config.model, action_dim=7, cameras=("main",), proprio_dim=8, seed=1,

@@ -18,6 +18,7 @@ CONFIGS = {
     "openvla_oft_l1": ModelConfig(family="openvla_oft", action_chunk=2, use_proprio=True, use_wrist=True,
                                   action_head="l1_regression"),
     "cnn": ModelConfig(family="cnn", action_chunk=3, use_proprio=True, use_wrist=True),
+    "pi0": ModelConfig(family="pi0", action_chunk=3, use_proprio=True, use_wrist=True, denoise_steps=4),
 }
 
 
@@ -47,6 +48,8 @@ def test_shapes_and_types(family_policy, make_obs):
     for name, tensor in out.forward_inputs.items():
         assert isinstance(tensor, torch.Tensor) and tensor.shape[0] == 5 and not tensor.requires_grad, name
     chosen = out.forward_inputs[policy.action_key]
+    if chosen.dim() == 4:  # a denoising chain (N, steps + 1, K, D) ends in the chosen chunk (D: the padded size)
+        chosen = chosen[:, -1, :, :ACTION_DIM]
     assert chosen.shape == (5, k, ACTION_DIM)
     if policy.discrete_actions:
         assert chosen.dtype == torch.int64

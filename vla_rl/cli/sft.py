@@ -51,8 +51,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"[bold]SFT[/bold] {config.model.family}/{config.model.size} on {len(demos)} demos "
                   f"({s['train_samples']} train / {s['holdout_samples']} held-out steps), {s['steps']} steps in "
                   f"{s['seconds']:.0f} s")
-    if s["holdout_nll_final"] is not None:
-        console.print(f"  held-out NLL {s['holdout_nll_initial']:.3f} -> {s['holdout_nll_final']:.3f}; greedy action "
+    if s["holdout_loss_final"] is not None:
+        console.print(f"  held-out loss {s['holdout_loss_initial']:.3f} -> {s['holdout_loss_final']:.3f}; greedy action "
                       f"L1 {s['holdout_action_l1_initial']:.3f} -> {s['holdout_action_l1_final']:.3f}")
     console.print(f"  policy: {out / 'policy'} (model.pretrained={out / 'policy'})")
     if args.eval:

@@ -44,7 +44,7 @@ class ModelConfig(ChoiceSection, section="model", selector="family", package="vl
 
     # --- what to build --------------------------------------------------------------------
     family: str = "openvla"
-    """Registered policy family; picks this section's class (vla_rl/config/families/: openvla, openvla_oft, cnn)."""
+    """Registered policy family; picks this section's class (vla_rl/config/families/: openvla, openvla_oft, cnn, pi0)."""
     pretrained: str | None = None
     """Local checkpoint directory (Hugging Face layout); None builds `size` with random weights."""
     size: str = "tiny"

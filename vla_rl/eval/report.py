@@ -93,11 +93,12 @@ def plot_lengths(record: dict[str, Any], path: str | Path, max_steps: int | None
 
 def plot_learning_curve(rl_rows: Sequence[dict[str, float]], path: str | Path, title: str = "",
                         sft_rows: Sequence[dict[str, float]] = ()) -> Path | None:
-    """Evaluation success (Wilson 95% bars) and rollout success per RL iteration; SFT held-out NLL on
+    """Evaluation success (Wilson 95% bars) and rollout success per RL iteration; SFT held-out loss on
     the left when `sft_rows` has it. None when the logs hold nothing to plot."""
     eval_x, eval_y = _series(rl_rows, "eval/success_rate")
     train_x, train_y = _series(rl_rows, "env/success_rate")
-    sft_x, sft_y = _series(sft_rows, "holdout/nll")
+    loss = "loss" if any("holdout/loss" in r for r in sft_rows) else "nll"  # logs written before sft/loss existed
+    sft_x, sft_y = _series(sft_rows, f"holdout/{loss}")
     if not (eval_x or train_x or sft_x):
         return None
     plt = _plt()
@@ -107,11 +108,11 @@ def plot_learning_curve(rl_rows: Sequence[dict[str, float]], path: str | Path, t
     if sft_x:
         ax = axes[0]
         ax.plot(sft_x, sft_y, "o-", color="#264653", ms=3)
-        train_sx, train_sy = _series(sft_rows, "sft/nll")
+        train_sx, train_sy = _series(sft_rows, f"sft/{loss}")
         if train_sx:
             ax.plot(train_sx, train_sy, color="#8ab17d", lw=0.8, alpha=0.7, label="train (per step)")
         ax.set_xlabel("SFT step")
-        ax.set_ylabel("NLL per action token")
+        ax.set_ylabel("SFT loss (token policies: NLL per token)")
         ax.set_title("SFT: held-out loss")
         ax.legend(["held-out", *(["train"] if train_sx else [])], frameon=False)
     ax = axes[-1]
@@ -279,7 +280,7 @@ def run_logs(checkpoint: str | Path) -> tuple[list[dict[str, float]], list[dict[
     for root in candidates:
         for logs in (root / "logs", root / "sft" / "logs"):
             rows = read_metrics(logs)
-            if any("holdout/nll" in r or "sft/nll" in r for r in rows):
+            if any(key in r for r in rows for key in ("holdout/loss", "sft/loss", "holdout/nll", "sft/nll")):
                 sft_rows = sft_rows or rows
             elif rows:
                 rl_rows = rl_rows or rows

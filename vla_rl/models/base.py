@@ -7,6 +7,11 @@ exact distribution it sampled from, with gradients, for the learner.
 Shapes: N environments, K actions per chunk (1 for OpenVLA-style), A dims per action (7).
 Log-probs and entropies are returned per token, (N, K, A); the algorithm layer aggregates them to
 action (sum over A) or chunk (sum over K and A) granularity. Values are one per chunk, (N,).
+A continuous family reports, per action element, the log-density of everything it sampled for that
+element (a flow policy: summed over its denoising steps), so the chunk sum is the whole sample's.
+
+Supervised training goes through two hooks with token defaults: `demo_targets` (demo actions ->
+forward_inputs entries) and `supervised_loss` (the family's SFT objective on them).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class ActOutput:
     (temperature applied; greedy mode reports the log-prob at temperature 1)."""
     values: torch.Tensor | None
     """float32 (N,) value estimates, or None for a policy without a value head."""
+    chain: dict[str, torch.Tensor] | None = None
+    """Families that sample in several stochastic steps (flow matching): per-step tensors of the chain
+    (e.g. the noise drawn and each step's Gaussian mean and std), for inspection and tests; not stored."""
 
 
 @dataclass
@@ -50,6 +58,18 @@ class EvaluateOutput:
     """(N, K, A) entropy of each token's distribution."""
     values: torch.Tensor | None
     """(N,) value estimates, or None."""
+
+
+@dataclass
+class SupervisedOutput:
+    """What `Policy.supervised_loss` returns (with gradients)."""
+
+    loss: torch.Tensor
+    """Scalar: the family's imitation objective, averaged over the valid chunk entries."""
+    values: torch.Tensor | None
+    """(N,) value estimates of the same forward pass (for a value loss on demo returns), or None."""
+    metrics: dict[str, float]
+    """Named diagnostics (e.g. "nll", "entropy"; a flow family "flow_mse"), each a mean over valid entries."""
 
 
 class Policy(nn.Module, abc.ABC):
@@ -105,6 +125,22 @@ class Policy(nn.Module, abc.ABC):
         """The build-time `model` keys this policy was built with, which loading it keeps (`build_policy`
         refuses a config with `model.pretrained` that sets one of them to another value)."""
         return {}
+
+    def demo_targets(self, actions: np.ndarray) -> dict[str, torch.Tensor]:
+        """forward_inputs entries that make `supervised_loss` imitate demo action chunks (N, K, A) given in the
+        environment's action space: by default `action_targets` under `action_key` (what `evaluate` scores); a
+        family whose objective is not the log-prob of its samples (flow matching) stores its own targets."""
+        return {self.action_key: self.action_targets(actions)}
+
+    def supervised_loss(self, forward_inputs: dict[str, torch.Tensor], mask: torch.Tensor) -> SupervisedOutput:
+        """The imitation objective on `demo_targets`, averaged over chunk entries where `mask` (N, K) is true
+        (by default the mean negative log-prob of the demo actions per element, from `evaluate`)."""
+        out = self.evaluate(forward_inputs)
+        weights = mask.to(out.logprobs.device, out.logprobs.dtype)[..., None].expand_as(out.logprobs)
+        count = weights.sum().clamp_min(1.0)
+        nll = -(out.logprobs * weights).sum() / count
+        entropy = (out.entropy.detach() * weights).sum() / count
+        return SupervisedOutput(loss=nll, values=out.values, metrics={"nll": float(nll.detach()), "entropy": float(entropy)})
 
     def set_action_decoding(self, gripper_convention: str | None = None, unnorm_key: str | None = None) -> None:
         """Re-target the action codec: another environment's gripper convention and/or another dataset's

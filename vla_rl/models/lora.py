@@ -2,9 +2,9 @@
 
 Adapters are injected in place (`peft.inject_adapter_in_model`), so the policy's code paths do not
 change. Targets are module-name suffixes from `LoraConfig.target_modules` ("all-linear": every
-linear layer); the value head, proprio projector, OFT's L1 action head (and its sampling scale) and
-the LM output head never get adapters: all but the last stay fully trainable (as OFT trains its
-head), the LM head stays frozen (action logits read a slice of its weight). Everything else is frozen while adapters are on.
+linear layer); the value head, proprio projector, OFT's L1 action head (and its sampling scale), pi0's
+action/state/time projections and noise head, and the LM output head never get adapters: all but the
+last stay fully trainable (as OFT trains its head), the LM head stays frozen (action logits read a slice of its weight). Everything else is frozen while adapters are on.
 
 On disk, a policy with adapters keeps its base weights under their normal names in
 model.safetensors and the adapters in lora_adapter/ (adapter_model.safetensors + lora_config.json);
@@ -27,7 +27,10 @@ from torch import nn
 from vla_rl.config.model import LoraConfig
 
 ADAPTER_DIR = "lora_adapter"
-ALWAYS_TRAINABLE = ("value_head", "proprio_projector", "action_head", "action_scale")
+ALWAYS_TRAINABLE = ("value_head", "proprio_projector", "action_head", "action_scale",
+                    # pi0's small heads around the action expert (openpi trains them with the expert)
+                    "action_in_proj", "action_out_proj", "state_proj", "action_time_mlp_in", "action_time_mlp_out",
+                    "time_mlp_in", "time_mlp_out", "noise_head")
 NEVER_ADAPTED = ALWAYS_TRAINABLE + ("lm_head",)
 
 

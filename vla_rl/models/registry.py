@@ -24,7 +24,8 @@ PUBLISHED_FORMATS: Registry[Callable[[str, dict[str, Any]], str]] = Registry("pu
 """config.json model_type -> fn(path, config) naming the family that loads such a folder (families register theirs)."""
 
 # Modules whose import registers a family; listed once here so look-ups find every family.
-_FAMILY_MODULES = ("vla_rl.models.openvla.policy", "vla_rl.models.openvla_oft.policy", "vla_rl.models.cnn.policy")
+_FAMILY_MODULES = ("vla_rl.models.openvla.policy", "vla_rl.models.openvla_oft.policy", "vla_rl.models.cnn.policy",
+                  "vla_rl.models.pi0.policy")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def saved_family(path: str) -> str:
     config = read_config(path)
     if "vla_rl" in config:
         return config["vla_rl"]["family"]
-    model_type = config.get("model_type")
+    model_type = config.get("model_type") or config.get("type")  # LeRobot's policy configs name it `type`
     if model_type is None:
         raise ConfigError(f"{path}/config.json names neither vla_rl.family nor model_type; it is not a policy checkpoint")
     if model_type not in PUBLISHED_FORMATS:

@@ -3,9 +3,9 @@
 A sample is one demo step: the observation before the action and the chunk of K actions that
 followed it (K = the policy's `action_chunk`; past the episode's end the chunk is padded with the
 last action and masked out of the loss). The model inputs come from the policy's own input
-preparation (`policy.prepare(obs)`, the function `act` uses), and the targets are the demo actions
-encoded by the policy's action codec, so SFT trains exactly the distribution RL later samples from
-and `policy.evaluate` scores.
+preparation (`policy.prepare(obs)`, the function `act` uses), and the targets are what the policy's
+`demo_targets` makes of the demo actions (token families: the codec's tokens), so SFT trains exactly
+the distribution RL later samples from.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def select_obs(obs: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
 
 @torch.no_grad()
 def model_inputs(policy: Any, obs: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """The policy's model inputs for `obs` (its `prepare`, or `act`'s forward inputs without the tokens)."""
+    """The policy's model inputs for `obs` (its `prepare`, or `act`'s forward inputs without what it sampled)."""
     if hasattr(policy, "prepare"):
         return policy.prepare(obs)
     inputs = dict(policy.act(obs, mode="greedy").forward_inputs)
@@ -103,7 +103,8 @@ def model_inputs(policy: Any, obs: dict[str, Any]) -> dict[str, torch.Tensor]:
 
 
 def forward_inputs(policy: Any, samples: SFTSamples, batch: int = 256) -> dict[str, torch.Tensor]:
-    """`policy.evaluate`-ready inputs of every sample, with the demo actions under `policy.action_key` (N, K, A)."""
+    """`policy.supervised_loss`-ready inputs of every sample: its model inputs plus `policy.demo_targets` of the
+    demo action chunks (by default the actions under `policy.action_key`, (N, K, A), which `evaluate` scores)."""
     k, a = policy.action_chunk, policy.action_dim
     if samples.actions.shape[1:] != (k, a):
         raise ValueError(f"samples hold action chunks {samples.actions.shape[1:]} but the policy predicts ({k}, {a}); "
@@ -112,7 +113,7 @@ def forward_inputs(policy: Any, samples: SFTSamples, batch: int = 256) -> dict[s
     for first in range(0, len(samples), batch):
         index = np.arange(first, min(first + batch, len(samples)))
         inputs = {key: value.cpu() for key, value in model_inputs(policy, select_obs(samples.obs, index)).items()}
-        inputs[policy.action_key] = policy.action_targets(samples.actions[index])
+        inputs.update(policy.demo_targets(samples.actions[index]))
         parts.append(inputs)
     return {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
 

@@ -1,10 +1,12 @@
 """Supervised fine-tuning of any policy family on demonstrations.
 
-The loss is the cross-entropy of the demo action tokens under the policy: the mean negative
-log-prob `policy.evaluate(forward_inputs)` returns for them (per token, masked past an episode's
-end), plus optionally `value_coef` x the squared error of the value head against the demos'
-discounted returns. Held-out episodes give the validation loss and the greedy action error (the L1
-distance between `policy.act(obs, "greedy")` and the demo action, in the env's action space).
+The loss is the family's imitation objective, `policy.supervised_loss` (masked past an episode's
+end): for token families the cross-entropy of the demo action tokens (the mean negative log-prob
+`policy.evaluate` returns for them), for a flow family its flow-matching loss; plus optionally
+`value_coef` x the squared error of the value head against the demos' discounted returns. Held-out
+episodes give the validation loss (with a fixed random stream, so a sampling objective is comparable
+across steps) and the greedy action error (the L1 distance between `policy.act(obs, "greedy")` and
+the demo action, in the env's action space).
 """
 
 from __future__ import annotations
@@ -23,19 +25,13 @@ from vla_rl.engines.single import SingleEngine
 from vla_rl.sft.dataset import SFTSamples, episode_samples, forward_inputs, select_obs, split_episodes
 
 
-def token_nll(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean negative log-prob over the tokens of unmasked chunk entries; logprobs (N, K, A), mask (N, K)."""
-    weights = mask.to(logprobs.dtype)[..., None].expand_as(logprobs)
-    return -(logprobs * weights).sum() / weights.sum().clamp_min(1.0)
-
-
 def sft_loss(policy: Any, inputs: dict[str, torch.Tensor], mask: torch.Tensor, returns: torch.Tensor | None = None,
              value_coef: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """(loss with gradients, diagnostics) of one minibatch."""
-    out = policy.evaluate(inputs)
-    nll = token_nll(out.logprobs, mask.to(out.logprobs.device))
-    loss = nll
-    metrics = {"sft/nll": float(nll.detach()), "sft/entropy": float(out.entropy.detach().mean())}
+    """(loss with gradients, diagnostics) of one minibatch: "sft/loss" (the family's objective) and its
+    named diagnostics ("sft/nll", "sft/entropy" for token families)."""
+    out = policy.supervised_loss(inputs, mask)
+    loss = out.loss
+    metrics = {"sft/loss": float(loss.detach()), **{f"sft/{k}": v for k, v in out.metrics.items()}}
     if value_coef > 0:
         if out.values is None:
             raise ValueError("warmstart.value_coef > 0 but the policy has no value head; set model.value_head=true")
@@ -63,33 +59,48 @@ class SFTResult:
     def summary(self) -> dict[str, Any]:
         first = self.holdout[0] if self.holdout else {}
         last = self.holdout[-1] if self.holdout else {}
+        final = self.train[-1] if self.train else {}
         return {"steps": self.steps, "train_samples": self.train_samples, "holdout_samples": self.holdout_samples,
                 "train_episodes": self.train_episodes, "holdout_episodes": self.holdout_episodes,
+                "holdout_loss_initial": first.get("holdout/loss"), "holdout_loss_final": last.get("holdout/loss"),
                 "holdout_nll_initial": first.get("holdout/nll"), "holdout_nll_final": last.get("holdout/nll"),
                 "holdout_action_l1_initial": first.get("holdout/action_l1"),
                 "holdout_action_l1_final": last.get("holdout/action_l1"),
-                "train_nll_final": self.train[-1]["sft/nll"] if self.train else None, "seconds": self.seconds}
+                "train_loss_final": final.get("sft/loss"), "train_nll_final": final.get("sft/nll"),
+                "seconds": self.seconds}
+
+
+HOLDOUT_SEED = 0
+"""Seed of the random stream a sampling objective (flow matching) draws from on held-out data."""
 
 
 @torch.no_grad()
 def holdout_metrics(policy: Any, samples: SFTSamples, inputs: dict[str, torch.Tensor], batch: int = 128) -> dict[str, float]:
-    """Held-out token NLL and greedy action L1 error (first action of each chunk) of `policy`."""
+    """Held-out loss and diagnostics (means over valid chunk entries) and greedy action L1 error (first
+    action of each chunk) of `policy`."""
     was_training = policy.training
     policy.eval()
-    nll_sum, weight, l1 = 0.0, 0.0, []
+    sums: dict[str, float] = {}
+    weight, l1 = 0.0, []
     try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(HOLDOUT_SEED)
+            for first in range(0, len(samples), batch):
+                index = np.arange(first, min(first + batch, len(samples)))
+                mask = torch.as_tensor(samples.mask[index])
+                out = policy.supervised_loss({k: v[index] for k, v in inputs.items()}, mask)
+                w = float(mask.sum())
+                for key, value in {"loss": float(out.loss), **out.metrics}.items():
+                    sums[key] = sums.get(key, 0.0) + value * w
+                weight += w
         for first in range(0, len(samples), batch):
             index = np.arange(first, min(first + batch, len(samples)))
-            mask = torch.as_tensor(samples.mask[index])
-            out = policy.evaluate({k: v[index] for k, v in inputs.items()})
-            w = float(mask.sum()) * out.logprobs.shape[-1]
-            nll_sum += float(token_nll(out.logprobs, mask)) * w
-            weight += w
             acted = policy.act(select_obs(samples.obs, index), mode="greedy").actions
             l1.append(np.abs(acted[:, 0] - samples.actions[index, 0]).mean(axis=1))
     finally:
         policy.train(was_training)
-    return {"holdout/nll": nll_sum / max(weight, 1.0), "holdout/action_l1": float(np.concatenate(l1).mean())}
+    metrics = {f"holdout/{key}": total / max(weight, 1.0) for key, total in sums.items()}
+    return {**metrics, "holdout/action_l1": float(np.concatenate(l1).mean())}
 
 
 def train_sft(policy: Any, episodes: Sequence[Episode], cfg: WarmstartConfig, seed: int = 0, progress: bool = True,
@@ -135,7 +146,7 @@ def train_sft(policy: Any, episodes: Sequence[Episode], cfg: WarmstartConfig, se
         result.train.append({"step": step + 1, **metrics})
         if log is not None:
             log(step + 1, metrics)
-        bar.set_postfix(nll=f"{metrics['sft/nll']:.3f}")
+        bar.set_postfix(loss=f"{metrics['sft/loss']:.3f}")
         if (step + 1) % cfg.eval_loss_every == 0 or step + 1 == cfg.sft_steps:
             evaluate_holdout(step + 1)
             policy.train()
@@ -146,4 +157,4 @@ def train_sft(policy: Any, episodes: Sequence[Episode], cfg: WarmstartConfig, se
     return result
 
 
-__all__ = ["SFTResult", "holdout_metrics", "sft_loss", "token_nll", "train_sft"]
+__all__ = ["HOLDOUT_SEED", "SFTResult", "holdout_metrics", "sft_loss", "train_sft"]

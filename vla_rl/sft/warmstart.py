@@ -141,8 +141,8 @@ def warm_start(config: Config, run_dir: str | Path, console: Console | None = No
     sft_dir = run_dir / "sft"
     _, result = run_sft(config, demos, sft_dir, progress)
     summary = result.summary()
-    console.print(f"warm start: SFT {result.steps} steps in {result.seconds:.0f} s, held-out NLL "
-                  f"{summary['holdout_nll_initial'] or float('nan'):.3f} -> {summary['holdout_nll_final'] or float('nan'):.3f}, "
+    console.print(f"warm start: SFT {result.steps} steps in {result.seconds:.0f} s, held-out loss "
+                  f"{summary['holdout_loss_initial'] or float('nan'):.3f} -> {summary['holdout_loss_final'] or float('nan'):.3f}, "
                   f"greedy action L1 {summary['holdout_action_l1_final'] or float('nan'):.3f}")
     # The RL phase starts from the SFT policy; its config says so (and that no warm start is left to run).
     rl_config = replace(config, model=replace(config.model, pretrained=str(sft_dir / "policy")),
