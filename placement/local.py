@@ -14,7 +14,7 @@ The runner sees only `placement.workers.Workers`.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from typing import Any, Iterator
 
@@ -67,9 +67,11 @@ def build_actor(config, spec, device: torch.device):
     from vla_rl.engines.registry import build_engine
     from vla_rl.models.registry import build_policy
 
-    policy = build_policy(config.model, action_dim=spec.action_dim, cameras=spec.cameras,
-                          proprio_dim=spec.proprio_dim, seed=config.runner.seed,
-                          gripper_convention=spec.gripper_convention)
+    # On a GPU the policy is built there: a 7b model is never materialised in host memory.
+    with torch.device(device) if device.type == "cuda" else nullcontext():
+        policy = build_policy(config.model, action_dim=spec.action_dim, cameras=spec.cameras,
+                              proprio_dim=spec.proprio_dim, seed=config.runner.seed,
+                              gripper_convention=spec.gripper_convention)
     policy.to(device)
     return policy, build_engine(config, policy)
 

@@ -22,11 +22,22 @@ from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 OPENVLA_PROMPT = "In: What action should the robot take to {instruction}?\nOut:"
 
 
-def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """A byte-level tokenizer (515 base ids, action ids 259..514, pad 515) that needs no download."""
+TINY_BASE_VOCAB = 515
+"""3 special ids, 256 bytes, 256 action ids."""
+
+
+def build_tiny_tokenizer(base_vocab: int = TINY_BASE_VOCAB) -> PreTrainedTokenizerFast:
+    """A byte-level tokenizer that needs no download: ids 0-2 special, then the 256 bytes, then unused
+    filler ids up to `base_vocab` - 256, then the 256 action ids (the last of the base vocabulary, as in
+    OpenVLA), then <PAD>. 515 base ids by default (action ids 259..514, pad 515); 32000 gives a model
+    Llama-2's vocabulary layout (action ids 31744..31999, pad 32000) for published-size builds."""
+    if base_vocab < TINY_BASE_VOCAB:
+        raise ValueError(f"base_vocab={base_vocab} must be at least {TINY_BASE_VOCAB} (specials, bytes, action ids)")
     vocab: dict[str, int] = {"<unk>": 0, "<s>": 1, "</s>": 2}
     for symbol in sorted(pre_tokenizers.ByteLevel.alphabet()):
         vocab[symbol] = len(vocab)
+    for j in range(base_vocab - TINY_BASE_VOCAB):
+        vocab[f"<unused_{j}>"] = len(vocab)
     for j in range(256):
         vocab[f"<act_{j}>"] = len(vocab)
     core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))

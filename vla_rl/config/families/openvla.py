@@ -16,6 +16,9 @@ class OpenVLAConfig(ModelConfig):
     family: str = "openvla"
     max_prompt_tokens: int = 128
     """Fixed length prompts are padded to, so rollout buffers stack across steps."""
+    gradient_checkpointing: bool = False
+    """Recompute every ViT block's and LM layer's activations in the backward instead of keeping them
+    (a 7b model's training minibatch then fits one GPU; vla_rl/models/openvla/memory_plan.py)."""
 
     @property
     def action_chunk(self) -> int:

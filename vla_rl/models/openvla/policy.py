@@ -32,6 +32,7 @@ from vla_rl.models.openvla.layout import from_published_state, published_config,
 from vla_rl.models.openvla.network import OpenVLANetwork, positions_from_mask
 from vla_rl.models.openvla.published import (PublishedLayout, detect_layout, norm_stats_of, preprocessor_config,
                                              write_dataset_statistics, write_preprocessor_config)
+from vla_rl.models.precision import default_dtype, set_gradient_checkpointing
 from vla_rl.models.openvla.spec import SIZES, config_to_dict, dino_config, llama_config, round_up, siglip_config
 from vla_rl.models.registry import POLICY_FAMILIES, PUBLISHED_FORMATS, EnvFacts
 from vla_rl.models.sampling import score_tokens
@@ -83,7 +84,7 @@ class OpenVLAPolicy(Policy):
         size = SIZES[cfg.size]
         if cfg.image_size is not None:
             size = dataclasses.replace(size, image_size=cfg.image_size)
-        tokenizer = build_tiny_tokenizer()
+        tokenizer = build_tiny_tokenizer(size.base_vocab)
         text = llama_config(size, round_up(len(tokenizer), 64), tokenizer.pad_token_id, tokenizer.bos_token_id,
                             tokenizer.eos_token_id, max_positions=2048)
         meta = {
@@ -92,11 +93,13 @@ class OpenVLAPolicy(Policy):
             "resize": "bicubic_pil", **cls._extra_meta(cfg, env),
         }
         norm_stats = {"identity": identity_norm_stats(env.action_dim)}
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), default_dtype(DTYPES[cfg.dtype]):  # no float32 copy of a 7b model
             torch.manual_seed(seed)
             net = cls._network(dino_config(size), siglip_config(size), text, tokenizer.vocab_size - 256, meta)
         codec = make_codec(tokenizer.vocab_size, norm_stats, resolve(None, cfg, env.gripper_convention))
-        return cls(net, tokenizer, codec, norm_stats, meta).to(DTYPES[cfg.dtype])
+        policy = cls(net, tokenizer, codec, norm_stats, meta).to(DTYPES[cfg.dtype])
+        policy.set_gradient_checkpointing(cfg.gradient_checkpointing)
+        return policy
 
     @classmethod
     def from_pretrained(cls, path: str, cfg: ModelConfig | None = None, unnorm_key: str | None = None) -> "OpenVLAPolicy":
@@ -135,6 +138,8 @@ class OpenVLAPolicy(Policy):
         dtype = DTYPES[cfg.dtype] if cfg else next(iter(state.values())).dtype
         policy = policy.to(dtype if dtype.is_floating_point else torch.float32)
         policy._after_load(cfg)
+        if cfg is not None:
+            policy.set_gradient_checkpointing(cfg.gradient_checkpointing)
         return load_adapter(policy, path)
 
     @classmethod
@@ -207,6 +212,12 @@ class OpenVLAPolicy(Policy):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def set_gradient_checkpointing(self, on: bool) -> None:
+        """Recompute each ViT block's and LM layer's activations in the backward (training mode only):
+        per sample, the blocks' inputs are kept instead of their activations (memory_plan.py)."""
+        vision = self.net.vision_backbone
+        set_gradient_checkpointing([vision.featurizer, vision.fused_featurizer, self.net.language_model], on)
 
     def prepare(self, obs: Obs) -> dict[str, torch.Tensor]:
         """Observation -> the model inputs of forward_inputs (without action tokens)."""

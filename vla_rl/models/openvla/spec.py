@@ -50,6 +50,9 @@ class OpenVLASize:
     """Llama MLP width."""
     value_hidden: int
     """Width of the value head's hidden layer."""
+    base_vocab: int = 515
+    """Tokenizer base vocabulary of a model built from the preset (the offline byte-level tokenizer padded
+    to this size): 515 for the small presets, Llama-2's 32000 for 7b (action ids are its last 256)."""
 
 
 SIZES: dict[str, OpenVLASize] = {
@@ -61,7 +64,7 @@ SIZES: dict[str, OpenVLASize] = {
     # A step up for CPU experiments that need to learn something: 64 patches, 4 LM blocks.
     "small": OpenVLASize(128, 16, 128, 3, 4, 4, 128, 3, 4, 256, 256, 4, 8, 8, 688, 256),
     # OpenVLA-7B (dinosiglip-vit-so-224px + llama2-7b): for shape reference and GPU use only.
-    "7b": OpenVLASize(224, 14, 1024, 23, 16, 4, 1152, 26, 16, 4304, 4096, 32, 32, 32, 11008, 1024),
+    "7b": OpenVLASize(224, 14, 1024, 23, 16, 4, 1152, 26, 16, 4304, 4096, 32, 32, 32, 11008, 1024, base_vocab=32000),
 }
 
 
