@@ -122,8 +122,13 @@ def test_config_keys_a_published_folder_cannot_honour_are_refused(folders):
             build_policy(ModelConfig(**kwargs), 7, ("main", "wrist"), 8, seed=0)
     with pytest.raises(ConfigError, match=r"reads cameras \['main', 'wrist'\].*add \['wrist'\] to env.cameras"):
         build_policy(ModelConfig(family="openvla_oft", pretrained=l1), 7, ("main",), 8, seed=0)
-    # what the config may change: chunk, and the sampling scale of the L1 head
+    with pytest.raises(ConfigError, match=r"reads 8-D proprio but the environment gives 9-D"):
+        build_policy(ModelConfig(family="openvla_oft", pretrained=l1), 7, ("main", "wrist"), 9, seed=0)
+    # what the config may change: chunk, the camera count (a one-image OFT fine-tune, num_images_in_input 1, looks
+    # like the two-image release) and the sampling scale of the L1 head
     chunk4 = build_policy(ModelConfig(family="openvla_oft", pretrained=rlinf, action_chunk=4), 7, ("main",), 8, seed=0)
+    one_image = build_policy(ModelConfig(family="openvla_oft", pretrained=l1, use_wrist=False), 7, ("main",), 8, seed=0)
+    assert one_image.cameras == ("main",) and load_policy(l1).cameras == ("main", "wrist")
     scaled = build_policy(ModelConfig(family="openvla_oft", pretrained=l1, action_scale=0.3, learn_action_scale=False),
                           7, ("main", "wrist"), 8, seed=0)
     assert chunk4.action_chunk == 4
@@ -158,9 +163,27 @@ def test_proprio_needs_its_statistics(folders, tmp_path):
 
 def test_unsupported_or_ambiguous_component_files_are_refused(folders, tmp_path):
     for extra, message in (("noisy_action_projector--150000_checkpoint.pt", "diffusion"),
+                           ("vision_backbone--150000_checkpoint.pt", "FiLM"),
                            ("action_head--50000_checkpoint.pt", "keep exactly one")):
         folder = tmp_path / extra
         shutil.copytree(folders["oft-l1"][1], folder)
         torch.save({}, folder / extra)
         with pytest.raises(ConfigError, match=message):
+            load_policy(str(folder))
+
+
+def test_component_files_of_another_model_are_refused(folders, tmp_path):
+    """A projector or head whose shapes do not fit this LLM (another model's file) is named, not a size mismatch."""
+    for component, state, message in (
+            ("proprio_projector", {"module.fc1.weight": torch.zeros(64, 8), "module.fc2.weight": torch.zeros(64, 64)},
+             "projector maps 8 -> 64 -> 64 features, but the LLM width is 128"),
+            ("proprio_projector", {"module.weight": torch.zeros(128, 8)}, "not a proprio projector state dict"),
+            ("action_head", {"module.model.layer_norm1.weight": torch.zeros(7 * 64),
+                             "module.model.fc1.weight": torch.zeros(64, 7 * 64), "module.model.fc2.weight": torch.zeros(7, 64)},
+             "the head reads 448 features")):
+        folder = tmp_path / component
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(folders["oft-l1"][1], folder)
+        torch.save(state, folder / f"{component}--150000_checkpoint.pt")
+        with pytest.raises(ConfigError, match=rf"{component}--150000_checkpoint.pt: .*{message}"):
             load_policy(str(folder))

@@ -70,6 +70,11 @@ def build_policy(cfg: ModelConfig, action_dim: int, cameras: tuple[str, ...], pr
         policy.set_action_decoding(gripper_convention=gripper_convention, unnorm_key=cfg.unnorm_key)
         if policy.action_dim != action_dim:
             raise ValueError(f"{cfg.pretrained} predicts {policy.action_dim} action dims but the environment takes {action_dim}")
+        reads = int(getattr(policy, "meta", {}).get("proprio_dim", 0) or 0) if policy.reads_proprio else 0
+        if reads and reads != proprio_dim:
+            raise ConfigError(f"{cfg.pretrained} reads {reads}-D proprio but the environment gives {proprio_dim}-D; "
+                              "evaluate it on the environment it was trained for, or train a checkpoint on this one's proprio",
+                              key="model.pretrained")
         missing = [c for c in policy.cameras if c not in env.cameras]
         if missing:
             raise ConfigError(f"{cfg.pretrained} reads cameras {list(policy.cameras)} but the environment has "

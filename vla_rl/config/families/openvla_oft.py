@@ -18,6 +18,10 @@ class OpenVLAOFTConfig(ChunkInputsConfig, OpenVLAConfig):
     action head (docs/models.md, openvla_oft)."""
 
     family: str = "openvla_oft"
+    use_wrist: bool | None = None
+    """Feed the wrist camera as a second image (needs a "wrist" camera in env.cameras); None: the checkpoint's
+    (a published folder records no camera count: its L1 head means OFT's LIBERO release, main + wrist; set
+    false for a one-image OFT fine-tune, OFT's `num_images_in_input 1`), no wrist for a new model."""
     bidirectional_prompt: bool = False
     """Attend bidirectionally over the whole sequence (released OFT checkpoints), not only the action block
     (was `model.oft_bidirectional_prompt`)."""

@@ -4,8 +4,9 @@ A folder we saved records all of it in config.json's `vla_rl` section. A publish
 some of it in its files: an `action_head--*checkpoint.pt` means the continuous L1 head (its tensor
 shapes give the head's size), a `proprio_projector--*checkpoint.pt` means proprio input (its first
 layer gives the proprio size). The rest comes from the run's config where a key is set away from its
-default, else from OpenVLA-OFT's LIBERO release, which is what such folders are: a chunk of 8, bidirectional
-attention over the whole sequence, and with the L1 head two images (main + wrist). A config that asks for
+default (`model.use_wrist` when set at all), else from OpenVLA-OFT's LIBERO release, which is what such
+folders are: a chunk of 8, bidirectional attention over the whole sequence, and with the L1 head two images
+(main + wrist). A config that asks for
 what the files contradict (proprio without a projector file, an action head the folder lacks) is a
 ConfigError naming what the folder holds.
 """
@@ -64,13 +65,16 @@ def published_meta(meta: dict[str, Any], path: str, layout: PublishedLayout, cfg
                           f"it to {head})", key="model.action_head")
     proprio_dim = 0
     if layout.proprio_file is not None:
-        proprio_dim = int(load_component(layout.proprio_file)["fc1.weight"].shape[1])
+        try:
+            proprio_dim = projector_dim(load_component(layout.proprio_file), llm_dim)
+        except ValueError as exc:
+            raise ConfigError(f"{layout.proprio_file}: {exc}") from None
     elif cfg is not None and cfg.use_proprio:
         raise ConfigError(f"model.use_proprio=true but {path} holds no {PROPRIO_PROJECTOR}--*checkpoint.pt (OFT keeps "
                           f"the proprio projector there; files: {sorted(os.listdir(path))[:12]}); remove "
                           "model.use_proprio or add the projector file", key="model.use_proprio")
     chunk = cfg.action_chunk if _set(cfg, "action_chunk") else RELEASE_CHUNK
-    wrist = (cfg is not None and cfg.use_wrist) or head == "l1_regression"
+    wrist = cfg.use_wrist if cfg is not None and cfg.use_wrist is not None else head == "l1_regression"
     meta.update(action_chunk=int(chunk), cameras=["main", "wrist"] if wrist else ["main"], proprio_dim=proprio_dim,
                 bidirectional_prompt=True, proprio_normalization="bounds_q99" if proprio_dim else "none",
                 **head_meta(head, cfg))
@@ -80,6 +84,19 @@ def published_meta(meta: dict[str, Any], path: str, layout: PublishedLayout, cfg
         except ValueError as exc:
             raise ConfigError(f"{layout.action_head_file}: {exc}") from None
     return meta
+
+
+def projector_dim(state: dict[str, Any], llm_dim: int) -> int:
+    """The proprio size of a saved OFT `ProprioProjector` state dict (fc1: P -> H, fc2: H -> H), checked
+    against the LLM width `llm_dim`."""
+    shapes = {k: tuple(v.shape) for k, v in state.items()}
+    if "fc1.weight" not in shapes or "fc2.weight" not in shapes:
+        raise ValueError(f"not a proprio projector state dict (fc1, fc2): keys {sorted(shapes)[:6]}")
+    (hidden, proprio), fc2 = shapes["fc1.weight"], shapes["fc2.weight"]
+    if hidden != llm_dim or fc2 != (llm_dim, llm_dim):
+        raise ValueError(f"the projector maps {proprio} -> {hidden} -> {fc2[0]} features, but the LLM width is "
+                         f"{llm_dim}; it belongs to another model")
+    return int(proprio)
 
 
 def saved_meta(meta: dict[str, Any], cfg: Any) -> dict[str, Any]:
@@ -99,5 +116,5 @@ def normalise_proprio(proprio: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
     return np.clip(np.where(mask, 2 * (p - low) / (high - low + 1e-8) - 1, p), -1.0, 1.0)
 
 
-__all__ = ["CONTINUOUS_KEYS", "DEFAULT_SCALE", "RELEASE_CHUNK", "head_meta", "normalise_proprio", "published_meta",
-           "saved_meta"]
+__all__ = ["CONTINUOUS_KEYS", "DEFAULT_SCALE", "RELEASE_CHUNK", "head_meta", "normalise_proprio", "projector_dim",
+           "published_meta", "saved_meta"]
