@@ -108,7 +108,7 @@ def test_oft_tokens_and_rlinf_sft_folders(folders, make_obs):
                                    source.readout.score(source._slots(fi)[0], fi["action_tokens"], 1.0)[0], atol=1e-5, rtol=0)
 
 
-def test_config_keys_a_published_folder_cannot_honour_are_refused(folders):
+def test_config_keys_a_published_folder_cannot_honour_are_refused(folders, tmp_path):
     l1, tokens, rlinf = (str(folders[k][1]) for k in ("oft-l1", "oft-tokens", "rlinf-sft"))
     cases = [
         (dict(family="openvla_oft", pretrained=rlinf, use_proprio=True), "no proprio_projector"),
@@ -129,6 +129,8 @@ def test_config_keys_a_published_folder_cannot_honour_are_refused(folders):
     chunk4 = build_policy(ModelConfig(family="openvla_oft", pretrained=rlinf, action_chunk=4), 7, ("main",), 8, seed=0)
     one_image = build_policy(ModelConfig(family="openvla_oft", pretrained=l1, use_wrist=False), 7, ("main",), 8, seed=0)
     assert one_image.cameras == ("main",) and load_policy(l1).cameras == ("main", "wrist")
+    one_image.save_pretrained(str(tmp_path / "one_image"))  # the save records it, so every loader reads one image
+    assert load_policy(str(tmp_path / "one_image")).cameras == ("main",)
     scaled = build_policy(ModelConfig(family="openvla_oft", pretrained=l1, action_scale=0.3, learn_action_scale=False),
                           7, ("main", "wrist"), 8, seed=0)
     assert chunk4.action_chunk == 4
