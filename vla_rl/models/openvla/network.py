@@ -56,7 +56,7 @@ class OpenVLANetwork(nn.Module):
     def backbone(self, embeds: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache=None) -> torch.Tensor:
         """Last-layer hidden states (N, T, H) of the LM (appending to `cache` when given)."""
         out = self.language_model.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
-                                        past_key_values=cache, use_cache=cache is not None)
+                                        cache=cache, use_cache=cache is not None)
         return out.last_hidden_state
 
     def action_logits(self, hidden: torch.Tensor) -> torch.Tensor:
