@@ -89,12 +89,11 @@ def summarise(verdicts: Sequence[EpisodeVerdict]) -> dict[str, float | int | Non
 
 def run_episodes(env, policy, reset_ids: Sequence[int], progress: bool = True) -> list[EpisodeTrace]:
     """Greedy episodes of `policy` in `env` (auto-reset off), `env.num_envs` at a time."""
-    from tqdm import tqdm
-
     from vla_rl.demos.privileged import read_privileged
+    from vla_rl.progress import progress_bar
 
     n, traces = env.num_envs, []
-    bar = tqdm(total=len(reset_ids), desc="episodes", unit="ep", disable=not progress)
+    bar = progress_bar(total=len(reset_ids), desc="episodes", unit="ep", leave=True, enabled=progress)
     for first in range(0, len(reset_ids), n):
         ids = list(reset_ids[first:first + n])
         obs = env.reset(reset_ids=ids + [ids[-1]] * (n - len(ids)))

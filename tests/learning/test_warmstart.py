@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from vla_rl.config.core import ConfigError
 from vla_rl.config.loader import load_config
+from vla_rl.progress import INTERVAL_ENV
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_warmstart_section_is_validated_with_fixes_in_the_message():
@@ -48,13 +56,27 @@ def test_both_recipes_generate_their_demos_in_the_same_env():
 
 @pytest.mark.slow
 def test_train_with_warm_start_reports_sft_and_rl_on_the_same_seeds(tmp_path):
-    from vla_rl.cli.main import main
-
+    """`vla-rl train > log 2>&1` as a user runs it, bars on: every bar (demos, SFT with its per-step
+    postfix, rollout, train, eval) is a few plain lines in the pipe, and the summary follows."""
     args = ["env.task=PushCube-v1", "env.num_envs=2", "env.image_size=64", "model.family=cnn", "model.image_size=null",
-            "warmstart.enabled=true", "warmstart.demos=3", "warmstart.demo_envs=2", "warmstart.sft_steps=20", "warmstart.eval_loss_every=10",
-            "runner.iterations=1", "rollout.steps_per_iteration=4", "runner.eval_episodes=2", "runner.video=false",
-            "runner.name=ws", f"runner.output_dir={tmp_path}"]
-    assert main(["train", "quickstart_ppo", *args, "--no-progress"]) == 0
+            "warmstart.enabled=true", "warmstart.demos=3", "warmstart.demo_envs=2", "warmstart.sft_steps=200",
+            "warmstart.eval_loss_every=100", "runner.iterations=1", "rollout.steps_per_iteration=4",
+            "runner.eval_episodes=2", "runner.video=false", "runner.name=ws", f"runner.output_dir={tmp_path}"]
+    env = {**os.environ, INTERVAL_ENV: "1", "PYTHONPATH": str(REPO)}
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "vla_rl.cli.main", "train", "quickstart_ppo", *args], cwd=REPO, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    seconds = time.monotonic() - start
+    log = proc.stdout.decode()
+    assert proc.returncode == 0, log[-3000:]
+    assert "\r" not in log and "\x1b" not in log, "a redrawn bar reached the pipe"
+    lines = log.splitlines()
+    sft = [line for line in lines if line.startswith("sft: ")]
+    assert sft and sft[-1].startswith("sft: 200/200 step (100%)") and "nll=" in sft[-1], sft
+    assert len(sft) <= seconds + 1, "more than one SFT line per second"
+    assert any(line.startswith("train: 1/1 it (100%)") for line in lines), lines
+    assert len(lines) < 200 and len(log) < 30_000, log
+    assert "success" in log.lower() and "McNemar" in log, log[-2000:]
     run = tmp_path / "ws"
     assert (run / "demos" / "index.json").is_file() and (run / "sft" / "policy" / "config.json").is_file()
     comparison = json.loads((run / "eval" / "comparison.json").read_text())

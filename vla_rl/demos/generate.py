@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from vla_rl.demos.format import DemoWriter, Episode
 from vla_rl.demos.privileged import read_privileged
 from vla_rl.demos.scripted import make_controller
+from vla_rl.progress import progress_bar
 
 
 @dataclass
@@ -109,7 +109,7 @@ def generate_demos(env: Any, num_demos: int, first_reset_id: int, writer: DemoWr
         c.reset()
     active = np.ones(n, dtype=bool)
     rng = np.random.default_rng(first_reset_id)
-    bar = tqdm(total=num_demos, desc=f"demos {spec.task}", unit="demo", leave=False, disable=not progress)
+    bar = progress_bar(total=num_demos, desc=f"demos {spec.task}", unit="demo", enabled=progress)
     try:
         while active.any():
             states = read_privileged(env, obs)

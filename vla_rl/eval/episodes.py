@@ -11,7 +11,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
+
+from vla_rl.progress import progress_bar
 
 
 @dataclass
@@ -66,7 +67,7 @@ def evaluate_policy(env, policy, reset_ids: Sequence[int], mode: str = "greedy",
     result = EvalResult()
     n = env.num_envs
     ids = list(reset_ids)
-    bar = tqdm(total=len(ids), desc="eval", unit="ep", leave=False, disable=not progress)
+    bar = progress_bar(total=len(ids), desc="eval", unit="ep", enabled=progress)
     for first in range(0, len(ids), n):
         batch = ids[first:first + n]
         padded = batch + [batch[-1]] * (n - len(batch))

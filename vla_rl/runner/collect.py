@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from vla_rl.progress import progress_bar
 from vla_rl.runner.buffer import RolloutBuffer
 
 
@@ -96,7 +96,7 @@ def collect_window(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temp
     buffer.reset()
     stats = EpisodeStats()
     n = env.num_envs
-    for _ in tqdm(range(buffer.steps), desc="rollout", leave=False, disable=not progress):
+    for _ in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
         out = policy.act(obs, mode="sample", temperature=temperature)
         result = env.chunk_step(out.actions)
         terminated = torch.as_tensor(result.terminated).any(dim=1)
@@ -128,7 +128,7 @@ def collect_episodes(env, policy, buffer: RolloutBuffer, reset_ids: Sequence[int
     n = env.num_envs
     obs = env.reset(reset_ids=list(reset_ids))
     ended = torch.zeros(n, dtype=torch.bool)
-    for _ in tqdm(range(buffer.steps), desc="rollout", leave=False, disable=not progress):
+    for _ in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
         out = policy.act(obs, mode="sample", temperature=temperature)
         result = env.chunk_step(out.actions)
         done_now = torch.as_tensor(result.terminated).any(dim=1) | torch.as_tensor(result.truncated).any(dim=1)
@@ -199,7 +199,7 @@ def collect_window_pipelined(env, policy, buffer: RolloutBuffer, obs: dict[str, 
         for s, i in enumerate(index):
             outs.append(policy.act(stage_obs[s], mode="sample", temperature=temperature))
             env.chunk_step_async(outs[s].actions, i.tolist())
-        for t in tqdm(range(buffer.steps), desc="rollout", leave=False, disable=not progress):
+        for t in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
             inputs, fields = [], []
             for s, i in enumerate(index):
                 result, out, m = env.chunk_step_wait(), outs[s], len(i)
@@ -242,7 +242,7 @@ def collect_episodes_pipelined(env, policy, buffer: RolloutBuffer, reset_ids: Se
         for i in index:
             outs.append(policy.act(select_obs(obs, i), mode="sample", temperature=temperature))
             env.chunk_step_async(outs[-1].actions, i.tolist())
-        for t in tqdm(range(buffer.steps), desc="rollout", leave=False, disable=not progress):
+        for t in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
             inputs, fields = [], []
             for s, i in enumerate(index):
                 result, out = env.chunk_step_wait(), outs[s]

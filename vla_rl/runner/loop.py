@@ -25,6 +25,7 @@ from vla_rl.config.core import to_dict
 from vla_rl.config.loader import dump_config
 from vla_rl.config.schema import Config
 from vla_rl.eval.episodes import EvalResult, evaluate_policy, write_eval_record
+from vla_rl.progress import progress_bar
 from vla_rl.runner.buffer import RolloutBuffer
 from vla_rl.runner.collect import (collect_episodes, collect_episodes_pipelined, collect_window,
                                    collect_window_pipelined)
@@ -228,10 +229,8 @@ class Runner:
         buffer = RolloutBuffer(cfg.rollout.steps_per_iteration, self.env.num_envs)
         obs = self.resumed_obs if self.resumed_obs is not None else self.env.reset() if cfg.env.auto_reset else None
         phase_totals: dict[str, float] = {}
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.runner.iterations, initial=self.iteration, desc="train", unit="it",
-                   disable=not self.progress)
+        bar = progress_bar(total=cfg.runner.iterations, initial=self.iteration, desc="train", unit="it", leave=True,
+                           enabled=self.progress)
         while self.iteration < cfg.runner.iterations and not self._budget_spent():
             obs, metrics = self.train_iteration(obs, buffer)
             bar.update(1)

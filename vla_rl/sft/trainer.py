@@ -17,11 +17,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from vla_rl.config.warmstart import WarmstartConfig
 from vla_rl.demos.format import Episode
 from vla_rl.engines.single import SingleEngine
+from vla_rl.progress import progress_bar
 from vla_rl.sft.dataset import SFTSamples, episode_samples, forward_inputs, select_obs, split_episodes
 
 
@@ -132,7 +132,7 @@ def train_sft(policy: Any, episodes: Sequence[Episode], cfg: WarmstartConfig, se
 
     evaluate_holdout(0)
     policy.train()
-    bar = tqdm(range(cfg.sft_steps), desc="sft", unit="step", leave=False, disable=not progress)
+    bar = progress_bar(range(cfg.sft_steps), desc="sft", unit="step", enabled=progress)
     order = torch.randperm(len(train), generator=generator)
     cursor = 0
     for step in bar:
