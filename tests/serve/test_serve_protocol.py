@@ -1,6 +1,7 @@
 """The websocket protocol end to end on loopback: a client written from the protocol description,
 openpi-client's `WebsocketClientPolicy` unchanged, our `PolicyClient`, health check and API key."""
 
+import dataclasses
 import urllib.error
 import urllib.request
 
@@ -12,6 +13,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from vla_rl.serve import PolicyClient, ServeConfig, ServerError, ServerThread
+from vla_rl.serve.schema import schema_for_env
 
 # openpi-client 0.1.2 opens its websocket without a context manager; websockets 17 warns about that
 pytestmark = pytest.mark.filterwarnings("ignore:connect.. must be used as a context manager:DeprecationWarning")
@@ -67,6 +69,23 @@ def test_openpi_websocket_client_policy_works_unchanged(server, make_request, di
     with pytest.raises(RuntimeError, match="observation/state has dtype bool"):
         client.infer({**request, "observation/state": np.ones(9, dtype=bool)})
     np.testing.assert_array_equal(client.infer(request)["actions"], direct(request))
+
+
+def test_openpi_libero_client_on_a_main_camera_checkpoint(loaded, make_request, direct):
+    """The LIBERO client's observation, wrist image included, unchanged: the wrist image is dropped and listed as
+    ignored in the metadata; a key of no openpi layout is still refused."""
+    main_only = dataclasses.replace(loaded, schema=schema_for_env(("main",), len(make_request(0)["observation/state"])))
+    with ServerThread(main_only.server(ServeConfig(port=0))) as running:
+        client = WebsocketClientPolicy(host="127.0.0.1", port=running.port)
+        metadata = client.get_server_metadata()
+        assert "observation/wrist_image" in metadata["ignored_keys"]
+        assert [c["key"] for c in metadata["schema"]["cameras"]] == ["observation/image"]
+        request = make_request(7)
+        request["observation/wrist_image"] = np.full_like(request["observation/image"], 255)
+        np.testing.assert_array_equal(client.infer(request)["actions"], direct(request))
+        with pytest.raises(RuntimeError, match=r"unknown request key\(s\) \['observation/wrist_rgb'\]"):
+            client.infer({**request, "observation/wrist_rgb": request["observation/wrist_image"]})
+        np.testing.assert_array_equal(client.infer(request)["actions"], direct(request))
 
 
 def test_policy_client_and_its_errors(server, make_request, direct):

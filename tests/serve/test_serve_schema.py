@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vla_rl.config.core import ConfigError
-from vla_rl.serve.schema import (CameraField, ObservationSchema, RequestError, StateField, load_schema, request_from_obs,
+from vla_rl.serve.schema import (OPENPI_LAYOUTS, CameraField, ObservationSchema, RequestError, StateField, load_schema, request_from_obs,
                                  save_schema, schema_for_env, stack_observations, validate_request)
 
 
@@ -113,3 +113,31 @@ def test_inconsistent_schemas_are_refused():
         ObservationSchema(cameras=(CameraField("a", "main"), CameraField("b", "main")))
     with pytest.raises(ValueError, match="no required camera"):
         ObservationSchema(cameras=(CameraField("a", "main", required=False),))
+
+
+def test_keys_of_openpi_layouts_the_policy_does_not_read_are_dropped():
+    """A main-camera checkpoint behind the LIBERO client (which also sends the wrist image), and the keys of
+    openpi's DROID and ALOHA layouts; any other unknown key stays an error."""
+    schema = schema_for_env(("main",), 4)
+    assert "observation/wrist_image" in schema.dropped_keys and "observation/image" not in schema.dropped_keys
+    assert set(schema.dropped_keys) == {k for keys in OPENPI_LAYOUTS.values() for k in keys} - set(schema.read_keys)
+    rng = np.random.default_rng(2)
+    extra = {"observation/exterior_image_1_left": rng.integers(0, 256, (8, 10, 3), dtype=np.uint8),
+             "observation/joint_position": rng.random(7), "state": np.ones(14),
+             "images": {"cam_high": rng.integers(0, 256, (3, 8, 10), dtype=np.uint8)}}
+    request = _request(**extra)
+    obs = validate_request(request, schema)
+    assert list(obs.images) == ["main"]  # the wrist image never reaches the policy
+    np.testing.assert_array_equal(obs.images["main"], request["observation/image"])
+    np.testing.assert_allclose(obs.proprio, request["observation/state"], rtol=1e-6)
+    with pytest.raises(RequestError, match=r"unknown request key\(s\) \['observation/wrist_img'\].*drops"):
+        validate_request(_request(**{"observation/wrist_img": request["observation/wrist_image"]}), schema)
+    strict = schema_for_env(("main",), 4)
+    strict.drop_openpi_layout_keys = False
+    assert strict.dropped_keys == []
+    with pytest.raises(RequestError, match=r"unknown request key\(s\) \['observation/wrist_image'\]"):
+        validate_request(_request(), strict)
+    both = schema_for_env(("main", "wrist"), 4)
+    assert "observation/wrist_image" not in both.dropped_keys  # read, so validated: a bad wrist image is refused
+    with pytest.raises(RequestError, match="observation/wrist_image has dtype float32"):
+        validate_request(_request(**{"observation/wrist_image": np.zeros((8, 10, 3), np.float32)}), both)

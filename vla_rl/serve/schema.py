@@ -10,6 +10,11 @@ Each checkpoint declares its schema in `serve_schema.json` (in the checkpoint or
 or given with `vla-rl serve --schema`); without one the default below (the LIBERO keys of
 openpi-client examples) applies. `validate_request` checks a decoded request against the schema and
 raises `RequestError` naming the key and the fix; nothing invalid reaches the policy.
+
+openpi's example clients send every key of their robot's layout (`OPENPI_LAYOUTS`): the LIBERO client
+sends the wrist image even to a policy trained on the main camera alone. Keys of those layouts that
+the schema does not read are accepted and dropped (`ObservationSchema.dropped_keys`, listed in the
+server's metadata); any other unknown key is an error.
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ from vla_rl.config.core import check, from_dict, to_dict
 
 SCHEMA_FILE = "serve_schema.json"
 """File name a checkpoint's schema is stored under."""
+
+OPENPI_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "libero": ("observation/image", "observation/wrist_image", "observation/state", "prompt"),
+    "aloha": ("images", "state", "prompt"),  # images: {cam_high, cam_low, cam_left_wrist, cam_right_wrist}
+    "droid": ("observation/exterior_image_1_left", "observation/wrist_image_left", "observation/joint_position",
+              "observation/gripper_position", "prompt"),
+}
+"""Request keys of openpi's example observation layouts (openpi examples/simple_client/main.py, the
+`_random_observation_*` functions; examples/libero/main.py sends the LIBERO keys)."""
 
 
 class RequestError(ValueError):
@@ -81,6 +95,8 @@ class ObservationSchema:
     """Longest instruction accepted, characters."""
     ignored_keys: tuple[str, ...] = ()
     """Request keys accepted and dropped (e.g. metadata a client always sends); any other key is an error."""
+    drop_openpi_layout_keys: bool = True
+    """Accept and drop keys of openpi's example layouts (OPENPI_LAYOUTS) this schema does not read; false refuses them."""
 
     def __post_init__(self) -> None:
         keys = [c.key for c in self.cameras] + [s.key for s in self.state] + [self.prompt_key, *self.ignored_keys]
@@ -96,9 +112,24 @@ class ObservationSchema:
         check(not (self.state_required and not self.state), "serve schema state_required=true needs at least one state field")
 
     @property
+    def read_keys(self) -> list[str]:
+        """The request keys that reach the policy."""
+        return [c.key for c in self.cameras] + [s.key for s in self.state] + [self.prompt_key]
+
+    @property
+    def dropped_keys(self) -> list[str]:
+        """Request keys accepted and dropped: `ignored_keys`, and the openpi layouts' keys not read."""
+        dropped = list(self.ignored_keys)
+        if self.drop_openpi_layout_keys:
+            read = set(self.read_keys)
+            for layout in OPENPI_LAYOUTS.values():
+                dropped += [k for k in layout if k not in read and k not in dropped]
+        return dropped
+
+    @property
     def keys(self) -> list[str]:
         """Every request key the schema accepts."""
-        return [c.key for c in self.cameras] + [s.key for s in self.state] + [self.prompt_key, *self.ignored_keys]
+        return self.read_keys + self.dropped_keys
 
     def describe(self) -> dict[str, Any]:
         """The schema as plain data (the fields above), sent in the metadata frame; `from_dict` rebuilds it."""
@@ -160,10 +191,11 @@ def validate_request(request: Any, schema: ObservationSchema) -> Observation:
     non_str = [k for k in request if not isinstance(k, str)]
     if non_str:
         raise RequestError(f"request keys must be strings, got {non_str[:4]!r}")
-    unknown = sorted(k for k in request if k not in schema.keys)
+    accepted = set(schema.keys)
+    unknown = sorted(k for k in request if k not in accepted)
     if unknown:
-        raise RequestError(f"unknown request key(s) {unknown}; this server accepts {schema.keys} "
-                           f"(declare extra keys in {SCHEMA_FILE} under ignored_keys)")
+        raise RequestError(f"unknown request key(s) {unknown}; this server reads {schema.read_keys} and drops "
+                           f"{schema.dropped_keys} (declare extra keys in {SCHEMA_FILE} under ignored_keys)")
     obs = Observation()
     for cam in schema.cameras:
         if cam.key in request:
@@ -241,6 +273,6 @@ def schema_for_env(cameras: tuple[str, ...], proprio_dim: int, reads_proprio: bo
                              state_required=reads_proprio)
 
 
-__all__ = ["SCHEMA_FILE", "CameraField", "Observation", "ObservationSchema", "RequestError", "StateField",
+__all__ = ["OPENPI_LAYOUTS", "SCHEMA_FILE", "CameraField", "Observation", "ObservationSchema", "RequestError", "StateField",
            "load_schema", "request_from_obs", "save_schema", "schema_for_env", "stack_observations",
            "validate_request"]

@@ -47,6 +47,7 @@ class PolicyServer:
             "protocol": "openpi-websocket (msgpack-numpy)",
             **(metadata or {}),
             "schema": schema.describe(),
+            "ignored_keys": schema.dropped_keys,  # accepted and dropped: the policy never reads them
             "limits": {"max_message_bytes": cfg.max_message_bytes, "max_batch_size": cfg.max_batch_size,
                        "batch_window_ms": cfg.batch_window_ms},
         }
