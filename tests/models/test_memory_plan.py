@@ -65,6 +65,17 @@ def test_gradient_checkpointing_keeps_less_and_gives_the_same_gradients():
     assert saved[1] <= kept <= 1.15 * saved[1], "the plan's checkpointed figure bounds what is kept, tightly"
 
 
+def test_a_checkpointed_policy_in_training_mode_still_decodes_with_its_kv_cache():
+    """transformers turns the cache off under checkpointing only when gradients are on; `act` runs without."""
+    plain, ckpt = _tiny(), _tiny(gradient_checkpointing=True).train()
+    ckpt.load_state_dict(plain.state_dict())
+    obs = {"images": {c: np.full((2, 64, 64, 3), 90 + 40 * i, np.uint8) for i, c in enumerate(CAMERAS)},
+           "proprio": np.zeros((2, 8), np.float32), "instruction": ["push the cube", "open the drawer"]}
+    a, b = plain.eval().act(obs, mode="greedy"), ckpt.act(obs, mode="greedy")
+    assert torch.equal(a.forward_inputs["action_tokens"], b.forward_inputs["action_tokens"])
+    torch.testing.assert_close(a.logprobs, b.logprobs)
+
+
 def test_plan_totals_are_sums_of_their_parts():
     plan = plan_memory(_tiny(), prompt_tokens=20)
     assert plan.weights == plan.params * 2 and plan.grads == plan.trainable * 2 and plan.optimizer == 4 * plan.trainable

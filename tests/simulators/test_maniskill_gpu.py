@@ -184,3 +184,37 @@ def test_bad_actions_are_refused(env):
         env.chunk_step(np.full((2, 1, 7), np.nan, np.float32))
     with pytest.raises(ValueError, match="distinct"):
         env.chunk_step_async(np.zeros((2, 1, 7), np.float32), [0, 0])
+
+
+def test_collectors_keep_its_tensors_and_pipelined_equals_sequential(env):
+    """The rollout collectors take the backend's torch observations and dones as they come (on a GPU they are
+    device tensors: no numpy conversion), and one scene per stage pipelines like the CPU backend's workers."""
+    from vla_rl.config.model import ModelConfig
+    from vla_rl.models.registry import build_policy
+    from vla_rl.runner.buffer import RolloutBuffer
+    from vla_rl.runner.collect import collect_window, collect_window_pipelined
+
+    s = env.spec
+    policy = build_policy(ModelConfig(family="cnn", size="tiny", value_head=True, action_chunk=3), action_dim=s.action_dim,
+                          cameras=s.cameras, proprio_dim=s.proprio_dim, seed=0,
+                          gripper_convention=s.gripper_convention).eval()
+    env.auto_reset = True
+    runs = []
+    for pipelined in (False, True):
+        buf = RolloutBuffer(steps=3, num_envs=2)  # 3 chunks of 3 actions: one auto-reset
+        obs = env.reset([20, 21])
+        env.set_reset_cursor(100)  # the auto-resets of both runs draw the same ids
+        torch.manual_seed(0)
+        if pipelined:
+            out = collect_window_pipelined(env, policy, buf, obs, 1e-4, stages=env.worker_env_ids(), progress=False)
+        else:
+            out = collect_window(env, policy, buf, obs, 1e-4, progress=False)
+        runs.append((buf, out))
+    (seq, (seq_obs, _, seq_last)), (pipe, (pipe_obs, _, pipe_last)) = runs
+    assert isinstance(pipe_obs["images"]["main"], torch.Tensor) and isinstance(pipe_obs["proprio"], torch.Tensor)
+    torch.testing.assert_close(pipe_obs["images"]["main"], seq_obs["images"]["main"], rtol=0, atol=0)
+    torch.testing.assert_close(seq.flat("step_rewards"), pipe.flat("step_rewards"))
+    assert torch.equal(seq.flat("step_truncated"), pipe.flat("step_truncated"))
+    assert bool(seq.flat("step_truncated").any()), "9 steps of 6-step episodes cross an auto-reset"
+    torch.testing.assert_close(seq.flat("bootstrap_values"), pipe.flat("bootstrap_values"))
+    torch.testing.assert_close(seq_last, pipe_last)

@@ -34,13 +34,23 @@ def select_obs(obs: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _cat_rows(arrays: Sequence[Any]) -> Any:
+    """Rows of numpy arrays, or of torch tensors kept on their device (a GPU backend's observations)."""
+    return torch.cat(list(arrays)) if isinstance(arrays[0], torch.Tensor) else np.concatenate(arrays)
+
+
 def concat_obs(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One observation from the observations of consecutive env blocks (inverse of `select_obs`)."""
     return {
-        "images": {cam: np.concatenate([p["images"][cam] for p in parts]) for cam in parts[0]["images"]},
-        "proprio": np.concatenate([p["proprio"] for p in parts]),
+        "images": {cam: _cat_rows([p["images"][cam] for p in parts]) for cam in parts[0]["images"]},
+        "proprio": _cat_rows([p["proprio"] for p in parts]),
         "instruction": [text for p in parts for text in p["instruction"]],
     }
+
+
+def _ended(flags: Any) -> torch.Tensor:
+    """(N,) on the host: whether any step of each env's (N, K) chunk has this flag (flags may be on a GPU)."""
+    return torch.as_tensor(flags).any(dim=1).cpu()
 
 
 @dataclass
@@ -99,8 +109,8 @@ def collect_window(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temp
     for _ in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
         out = policy.act(obs, mode="sample", temperature=temperature)
         result = env.chunk_step(out.actions)
-        terminated = torch.as_tensor(result.terminated).any(dim=1)
-        truncated = torch.as_tensor(result.truncated).any(dim=1) & ~terminated
+        terminated = _ended(result.terminated)
+        truncated = _ended(result.truncated) & ~terminated
         bootstrap = torch.zeros(n)
         if truncated.any() and out.values is not None:
             index = np.flatnonzero(truncated.numpy())
@@ -131,7 +141,7 @@ def collect_episodes(env, policy, buffer: RolloutBuffer, reset_ids: Sequence[int
     for _ in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
         out = policy.act(obs, mode="sample", temperature=temperature)
         result = env.chunk_step(out.actions)
-        done_now = torch.as_tensor(result.terminated).any(dim=1) | torch.as_tensor(result.truncated).any(dim=1)
+        done_now = _ended(result.terminated) | _ended(result.truncated)
         buffer.add(out.forward_inputs, **_step_fields(out, result, n))
         stats.add(result.info)
         ended |= done_now
@@ -203,8 +213,8 @@ def collect_window_pipelined(env, policy, buffer: RolloutBuffer, obs: dict[str, 
             inputs, fields = [], []
             for s, i in enumerate(index):
                 result, out, m = env.chunk_step_wait(), outs[s], len(i)
-                terminated = torch.as_tensor(result.terminated).any(dim=1)
-                truncated = torch.as_tensor(result.truncated).any(dim=1) & ~terminated
+                terminated = _ended(result.terminated)
+                truncated = _ended(result.truncated) & ~terminated
                 bootstrap = torch.zeros(m)
                 if truncated.any() and out.values is not None:
                     where = np.flatnonzero(truncated.numpy())
@@ -246,7 +256,7 @@ def collect_episodes_pipelined(env, policy, buffer: RolloutBuffer, reset_ids: Se
             inputs, fields = [], []
             for s, i in enumerate(index):
                 result, out = env.chunk_step_wait(), outs[s]
-                done_now = torch.as_tensor(result.terminated).any(dim=1) | torch.as_tensor(result.truncated).any(dim=1)
+                done_now = _ended(result.terminated) | _ended(result.truncated)
                 ended[torch.as_tensor(i)] |= done_now
                 inputs.append(out.forward_inputs)
                 fields.append(_step_fields(out, result, len(i)))
