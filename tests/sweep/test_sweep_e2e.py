@@ -1,13 +1,15 @@
 """A two-cell sweep (PPO vs GRPO, tiny CNN, real ManiSkill PushCube) through `vla-rl sweep`, in three
 invocations: the first runs one cell (--max-runs 1), the second is killed (SIGTERM) after the second
 cell's first checkpoint, the third finishes the grid. The finished cell is never redone, the killed
-one resumes from its checkpoint, and the table equals the runs' own eval records."""
+one resumes from its checkpoint, and the table equals the runs' own eval records. The killed invocation
+shows its progress bars in a pipe."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +21,7 @@ from sweep_helpers import write_sweep
 
 from vla_rl.cli.sweep import main as sweep_main
 from vla_rl.eval.stats import wilson_interval
+from vla_rl.progress import INTERVAL_ENV
 from vla_rl.runner.metrics_log import read_metrics
 from vla_rl.sweep.results import effective_rows
 
@@ -66,8 +69,9 @@ def sweep_run(tmp_path_factory):
     facts["grpo_existed_after_1"] = grpo.exists()
 
     # 2: killed midway through the second cell, after its first checkpoint
-    proc = subprocess.Popen([sys.executable, "-m", "vla_rl.cli.sweep", str(path), "--no-progress"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "vla_rl.cli.sweep", str(path)], cwd=REPO,  # bars on, in a pipe
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, INTERVAL_ENV: "1"})
     _wait_for(grpo / "checkpoints" / "latest", proc, timeout=600)
     proc.send_signal(signal.SIGTERM)
     facts["kill_output"] = proc.communicate(timeout=120)[0]
@@ -89,6 +93,9 @@ def test_first_invocation_ran_one_cell_only(sweep_run):
 def test_kill_stops_the_run_and_leaves_no_process(sweep_run):
     assert sweep_run["kill_code"] == 130, sweep_run["kill_output"]
     assert "rerun" in sweep_run["kill_output"]
+    # its progress went to a pipe: plain lines (the grid's closing line among them), no redrawn bars
+    assert "\r" not in sweep_run["kill_output"] and "\x1b" not in sweep_run["kill_output"]
+    assert re.search(r"^sweep: 1/2 runs \(50%\)", sweep_run["kill_output"], re.M), sweep_run["kill_output"]
     assert not sweep_run["grpo_final_after_kill"], "the run finished before the kill: raise BUDGET"
     assert sweep_run["left_after_kill"] == []
 
