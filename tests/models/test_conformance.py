@@ -81,6 +81,33 @@ def test_greedy_is_deterministic(family_policy, make_obs):
     np.testing.assert_array_equal(a.actions, b.actions)
 
 
+def test_torch_observations_act_as_numpy_ones(family_policy, make_obs):
+    """A GPU backend (maniskill_gpu) hands images and proprio as torch tensors on its device."""
+    _, policy = family_policy
+    obs = _obs(make_obs, 3, seed=4)
+    tensors = dict(obs, images={c: torch.from_numpy(v) for c, v in obs["images"].items()},
+                   proprio=torch.from_numpy(np.asarray(obs["proprio"], np.float32)))
+    torch.manual_seed(0)
+    a = policy.act(obs, mode="greedy")
+    torch.manual_seed(0)
+    b = policy.act(tensors, mode="greedy")
+    np.testing.assert_array_equal(a.actions, b.actions)
+
+
+@pytest.mark.gpu
+def test_cuda_observations_act_on_a_cuda_policy(family_policy, make_obs):
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    import copy
+
+    _, policy = family_policy
+    obs = _obs(make_obs, 3, seed=4)
+    cuda = dict(obs, images={c: torch.from_numpy(v).cuda() for c, v in obs["images"].items()},
+                proprio=torch.from_numpy(np.asarray(obs["proprio"], np.float32)).cuda())
+    out = copy.deepcopy(policy).cuda().act(cuda, mode="greedy")
+    assert out.actions.shape[0] == 3 and all(t.is_cuda for t in out.forward_inputs.values())
+
+
 def test_save_load_identity(family_policy, make_obs, tmp_path):
     _, policy = family_policy
     policy.save_pretrained(str(tmp_path))

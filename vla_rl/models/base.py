@@ -29,6 +29,15 @@ from vla_rl.models.action_codec import ActionCodec
 Obs = dict[str, Any]
 
 
+def host_proprio(obs: Obs) -> np.ndarray:
+    """obs["proprio"] as a float32 numpy array, whether the backend gave numpy or torch tensors on its device
+    (maniskill_gpu): a family that normalises proprio with numpy statistics copies these few floats to the host."""
+    proprio = obs["proprio"]
+    if isinstance(proprio, torch.Tensor):
+        proprio = proprio.detach().cpu().numpy()
+    return np.asarray(proprio, dtype=np.float32)
+
+
 @dataclass
 class ActOutput:
     """What `Policy.act` returns."""

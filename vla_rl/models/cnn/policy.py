@@ -15,7 +15,6 @@ import os
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -167,7 +166,7 @@ class CNNPolicy(Policy):
     def prepare(self, obs: Obs) -> dict[str, torch.Tensor]:
         inputs = {"images": stack_cameras(obs["images"], self.cameras, self.image_size, self.device)}
         if self.net.proprio is not None:
-            inputs["proprio"] = torch.as_tensor(np.asarray(obs["proprio"], dtype=np.float32), device=self.device)
+            inputs["proprio"] = torch.as_tensor(obs["proprio"], dtype=torch.float32).to(self.device)  # numpy, or a GPU backend's tensor
         return inputs
 
     def _logits(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -25,7 +25,7 @@ from transformers import Dinov2WithRegistersConfig, LlamaConfig, SiglipVisionCon
 
 from vla_rl.config.core import ConfigError
 from vla_rl.config.model import ModelConfig
-from vla_rl.models.base import ActOutput, EvaluateOutput, Obs
+from vla_rl.models.base import ActOutput, EvaluateOutput, Obs, host_proprio
 from vla_rl.models.images import stack_cameras
 from vla_rl.models.openvla.policy import OpenVLAPolicy
 from vla_rl.models.openvla.published import ACTION_HEAD, PROPRIO_PROJECTOR, PublishedLayout, load_component, save_component
@@ -140,7 +140,7 @@ class OpenVLAOFTPolicy(OpenVLAPolicy):
         input_ids, attention_mask = self.prompts(list(obs["instruction"]), self.device)
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "images": images}
         if self.net.proprio_projector is not None:
-            inputs["proprio"] = torch.as_tensor(self._normalise_proprio(np.asarray(obs["proprio"])), device=self.device)
+            inputs["proprio"] = torch.as_tensor(self._normalise_proprio(host_proprio(obs)), device=self.device)
         return inputs
 
     def _normalise_proprio(self, proprio: np.ndarray) -> np.ndarray:

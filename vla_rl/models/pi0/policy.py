@@ -33,7 +33,7 @@ from transformers import PreTrainedTokenizerFast
 
 from vla_rl.config.model import ModelConfig
 from vla_rl.models.action_codec import ActionCodec, identity_norm_stats
-from vla_rl.models.base import ActOutput, EvaluateOutput, Obs, Policy, SupervisedOutput
+from vla_rl.models.base import ActOutput, EvaluateOutput, Obs, Policy, SupervisedOutput, host_proprio
 from vla_rl.models.checkpoint_io import read_config, read_weights, write_config, write_weights
 from vla_rl.models.codec_settings import make_codec, resolve, saved_fields
 from vla_rl.models.images import stack_cameras
@@ -184,7 +184,7 @@ class Pi0Policy(Policy):
             raise ValueError(f"{len(instructions)} instructions for {images.shape[0]} images")
         proprio = None
         if self.reads_proprio:
-            proprio = self._normalise_proprio(np.asarray(obs["proprio"]))
+            proprio = self._normalise_proprio(host_proprio(obs))
         input_ids, attention_mask = self.prompts(instructions, proprio, self.device)
         inputs = {"images": images, "input_ids": input_ids, "attention_mask": attention_mask}
         if self.reads_proprio and not self.net.pi05:
