@@ -32,7 +32,18 @@ def plan_for(config):
     return make_plan(config, CLUSTERS.get(config.placement.backend)(config.placement))
 
 
-def build_workers(config):
-    """The workers that carry out the plan of `config` (env, rollout, actor; see placement/plan.py)."""
+def _build_plan(config):
     plan = plan_for(config)
     return PLACEMENTS.get(f"{plan.backend}/{plan.mode}")(config, plan)
+
+
+def build_workers(config):
+    """The workers that carry out the plan of `config` (env, rollout, actor; see placement/plan.py); with a
+    distributed engine, this rank's share of the run (placement/data_parallel.py)."""
+    from vla_rl.engines.registry import DISTRIBUTED_ENGINES
+
+    if config.placement.engine in DISTRIBUTED_ENGINES:
+        from placement.data_parallel import build_data_parallel
+
+        return build_data_parallel(config, _build_plan)
+    return _build_plan(config)

@@ -19,6 +19,12 @@ from typing import Any, Sequence
 import numpy as np
 
 
+def group_ids(cursor: int, first_env: int, num_envs: int, total_envs: int, group_size: int) -> tuple[list[int], int]:
+    """Envs [first_env, first_env + num_envs) of a batch of `total_envs` in groups of `group_size`: their reset
+    ids (group g gets cursor + g) and the cursor after the batch."""
+    return [cursor + (first_env + i) // group_size for i in range(num_envs)], cursor + total_envs // group_size
+
+
 class ReplayEnv:
     """Wraps a `VectorEnv`; see the module docstring."""
 
@@ -86,16 +92,29 @@ class ReplayEnv:
         self._record(actions, env_ids, np.asarray(result.info["executed"], dtype=bool), result.info)
         return result
 
+    # --- reset ids of grouped episodes
+    def next_group_ids(self, group_size: int) -> list[int]:
+        """Reset ids for one batch of fixed-length grouped episodes: each `group_size` consecutive envs share the
+        cursor's next id; the cursor moves past the batch's ids."""
+        ids, cursor = group_ids(self.get_reset_cursor(), 0, self.num_envs, self.num_envs, group_size)
+        self.set_reset_cursor(cursor)
+        return ids
+
     # --- state
-    def get_state(self) -> dict[str, Any]:
-        """The reset id of each env's episode in flight and the actions it executed since (a replay log)."""
-        return {"reset_ids": list(self._reset_ids),
-                "actions": [np.asarray(a, dtype=np.float32).reshape(len(a), self.spec.action_dim)
-                            for a in self._actions],  # (0, A) for an episode that has not stepped yet
-                "auto_reset": self.env.auto_reset}
+    def get_state(self, obs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The reset id of each env's episode in flight and the actions it executed since (a replay log), and
+        `obs`, the observation a rollout continues from (returned again by `set_state`)."""
+        state = {"reset_ids": list(self._reset_ids),
+                 "actions": [np.asarray(a, dtype=np.float32).reshape(len(a), self.spec.action_dim)
+                             for a in self._actions],  # (0, A) for an episode that has not stepped yet
+                 "auto_reset": self.env.auto_reset}
+        if obs is not None:
+            state["obs"] = obs
+        return state
 
     def set_state(self, state: dict[str, Any]):
-        """Reset every env to its logged reset id and replay its actions; returns the observation."""
+        """Reset every env to its logged reset id and replay its actions; returns the observation (the one
+        `get_state` kept, when it kept one)."""
         ids, logs = state["reset_ids"], state["actions"]
         if len(ids) != self.num_envs or any(r is None for r in ids):
             raise ValueError(f"the env replay log holds {len(ids)} envs (reset ids {ids}), this env has "
@@ -114,7 +133,7 @@ class ReplayEnv:
                     obs["images"][cam][e] = img[row]
                 obs["proprio"][e] = result.obs["proprio"][row]
                 obs["instruction"][e] = result.obs["instruction"][row]
-        return obs
+        return state.get("obs", obs)
 
     def close(self) -> None:
         self.env.close()
@@ -126,4 +145,4 @@ class ReplayEnv:
         self.close()
 
 
-__all__ = ["ReplayEnv"]
+__all__ = ["ReplayEnv", "group_ids"]

@@ -14,11 +14,7 @@ import numpy as np
 import torch
 
 from placement.process_host import ProcessHost
-
-
-def _rows(obs: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
-    return {"images": {cam: img[index] for cam, img in obs["images"].items()}, "proprio": obs["proprio"][index],
-            "instruction": [obs["instruction"][i] for i in index]}
+from simulators.base import select_obs
 
 
 def join_outputs(outs: Sequence[Any]):
@@ -43,7 +39,7 @@ class RolloutGroup:
     def act(self, obs: dict[str, Any], mode: str = "sample", temperature: float = 1.0):
         n = len(obs["instruction"])
         blocks = [b for b in np.array_split(np.arange(n), len(self.handles)) if len(b)]
-        tickets = [(h, h.submit("act", _rows(obs, b), mode, temperature)) for h, b in zip(self.handles, blocks)]
+        tickets = [(h, h.submit("act", select_obs(obs, b), mode, temperature)) for h, b in zip(self.handles, blocks)]
         return join_outputs([h.result(t) for h, t in tickets])
 
     def call_all(self, method: str, *args: Any) -> list[Any]:

@@ -32,6 +32,33 @@ import numpy as np
 Obs = dict[str, Any]
 
 
+def select_obs(obs: Obs, index: Sequence[int] | np.ndarray) -> Obs:
+    """The observation of a subset of environments (rows `index`, in that order)."""
+    return {
+        "images": {cam: img[index] for cam, img in obs["images"].items()},
+        "proprio": obs["proprio"][index],
+        "instruction": [obs["instruction"][i] for i in index],
+    }
+
+
+def _cat_rows(arrays: Sequence[Any]) -> Any:
+    """Rows of numpy arrays, or of torch tensors kept on their device (a GPU backend's observations)."""
+    if type(arrays[0]).__module__.startswith("torch"):
+        import torch
+
+        return torch.cat(list(arrays))
+    return np.concatenate(arrays)
+
+
+def concat_obs(parts: Sequence[Obs]) -> Obs:
+    """One observation from the observations of consecutive env blocks (inverse of `select_obs`)."""
+    return {
+        "images": {cam: _cat_rows([p["images"][cam] for p in parts]) for cam in parts[0]["images"]},
+        "proprio": _cat_rows([p["proprio"] for p in parts]),
+        "instruction": [text for p in parts for text in p["instruction"]],
+    }
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     """What a backend declares about one task: the protocol the rest of the platform relies on."""

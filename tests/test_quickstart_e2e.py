@@ -15,7 +15,7 @@ import torch
 
 from vla_rl.cli.main import main
 from vla_rl.models.registry import load_policy
-from vla_rl.runner.metrics_log import read_metrics
+from vla_rl.metrics_log import read_metrics
 
 SMALL = ["runner.iterations=2", "rollout.steps_per_iteration=25", "env.num_envs=2", "env.max_episode_steps=25",
          "algorithm.group_size=2",

@@ -35,7 +35,7 @@ import torch.multiprocessing as mp
 
 from vla_rl.checkpoints import load_trainer_state
 from vla_rl.config.loader import load_config
-from vla_rl.runner.metrics_log import read_metrics
+from vla_rl.metrics_log import read_metrics
 
 WORLD = 2
 # The full spawn square: with the quickstart's 5 x 5 cm one (spawn_scale 0.25) the 2-rank and 1-process

@@ -13,7 +13,7 @@ import pytest
 from placement.weight_sync import state_checksum
 from vla_rl.config.loader import load_config
 from vla_rl.runner.loop import Runner
-from vla_rl.runner.metrics_log import read_metrics
+from vla_rl.metrics_log import read_metrics
 
 TINY = ["runner.iterations=2", "rollout.steps_per_iteration=3", "env.num_envs=4", "env.max_episode_steps=4",
         "runner.eval_episodes=2", "runner.eval_initial=false", "runner.video=false", "algorithm.num_minibatches=2",

@@ -16,7 +16,7 @@ ray = pytest.importorskip("ray")
 from placement.weight_sync import state_checksum  # noqa: E402
 from vla_rl.config.loader import load_config  # noqa: E402
 from vla_rl.runner.loop import Runner  # noqa: E402
-from vla_rl.runner.metrics_log import read_metrics  # noqa: E402
+from vla_rl.metrics_log import read_metrics  # noqa: E402
 
 TINY = ["runner.iterations=2", "rollout.steps_per_iteration=3", "env.num_envs=2", "env.max_episode_steps=4",
         "runner.eval_episodes=2", "runner.eval_initial=false", "runner.video=false", "algorithm.num_minibatches=2"]

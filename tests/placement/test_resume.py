@@ -15,7 +15,7 @@ import torch
 
 from vla_rl.config.loader import load_config
 from vla_rl.runner.loop import Runner
-from vla_rl.runner.metrics_log import read_metrics
+from vla_rl.metrics_log import read_metrics
 
 TINY = ["env.num_envs=2", "rollout.steps_per_iteration=4", "env.max_episode_steps=5", "runner.eval_initial=false",
         "runner.video=false", "runner.eval_episodes=2", "algorithm.num_minibatches=2", "placement.device=cpu",

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from vla_rl.runner.collective import Collective
-from vla_rl.runner.rank_env import RankEnv
+from placement.collective import Collective
+from placement.rank_env import RankEnv
 
 N, WORLD, CHUNKS = 4, 2, 7
 

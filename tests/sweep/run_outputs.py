@@ -9,7 +9,7 @@ import numpy as np
 from vla_rl.checkpoints import LATEST
 from vla_rl.config.loader import dump_config
 from vla_rl.eval.episodes import EvalResult, write_eval_record
-from vla_rl.runner.metrics_log import MetricsLog
+from vla_rl.metrics_log import MetricsLog
 from vla_rl.sweep.launch import Attempt
 from vla_rl.sweep.plan import RunPlan
 from vla_rl.sweep.record import append_attempt

@@ -21,8 +21,8 @@ from sweep_helpers import write_sweep
 
 from vla_rl.cli.sweep import main as sweep_main
 from vla_rl.eval.stats import wilson_interval
+from vla_rl.metrics_log import read_metrics
 from vla_rl.progress import INTERVAL_ENV
-from vla_rl.runner.metrics_log import read_metrics
 from vla_rl.sweep.results import effective_rows
 
 pytestmark = pytest.mark.slow

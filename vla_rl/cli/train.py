@@ -2,7 +2,7 @@
 
 With a distributed engine the ranks are started by torchrun, which runs this module:
     torchrun --nproc-per-node 2 -m vla_rl.cli.train [RECIPE] placement.engine=fsdp2 [key=value ...]
-(`vla_rl.runner.distributed`); only rank 0 prints the summary and writes the report.
+(`placement/data_parallel.py`); only rank 0 prints the summary and writes the report.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     recipe, overrides = split_recipe_args(args.args)
     config = load_config(recipe, overrides)
-    from vla_rl.runner.distributed import start_ranks, stop_ranks
+    from placement.torchrun import start_ranks, stop_ranks
 
     started = start_ranks(config, args.args)
     try:
@@ -73,7 +73,7 @@ def _train(config, args: argparse.Namespace) -> int:
     if config.warmstart.enabled and not config.runner.resume:  # demos -> SFT; RL then starts from the SFT policy
         from pathlib import Path
 
-        from vla_rl.runner.distributed import on_main_rank
+        from placement.torchrun import on_main_rank
         from vla_rl.sft.warmstart import warm_start
 
         def warm_up():

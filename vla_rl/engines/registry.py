@@ -4,7 +4,7 @@ An engine steps a policy's trainable parameters: `step(loss) -> metrics`, `state
 `load_state_dict()` for checkpoints, `offload()` / `onload()` of optimizer state between phases,
 `full_model_state()` / `load_model_state()` for whole weights (the contract in full:
 `vla_rl.engines.base`). Distributed engines train one actor per rank of a `torch.distributed`
-process group (launched with torchrun; `vla_rl.runner.distributed`).
+process group (launched with torchrun; `placement/data_parallel.py`).
 """
 
 from __future__ import annotations

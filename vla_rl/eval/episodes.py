@@ -29,6 +29,19 @@ class EvalResult:
     def success_rate(self) -> float:
         return float(np.mean(self.successes)) if self.successes else 0.0
 
+    @classmethod
+    def merge(cls, parts: Sequence["EvalResult"]) -> "EvalResult":
+        """One result from the results of disjoint sets of episodes (in order; the slowest part's seconds)."""
+        merged = cls(seconds=max(p.seconds for p in parts))
+        for part in parts:
+            merged.reset_ids += part.reset_ids
+            merged.successes += part.successes
+            merged.returns += part.returns
+            merged.lengths += part.lengths
+            merged.env_steps += part.env_steps
+            merged.policy_calls += part.policy_calls
+        return merged
+
     def metrics(self, prefix: str = "eval") -> dict[str, float]:
         return {
             f"{prefix}/success_rate": self.success_rate,

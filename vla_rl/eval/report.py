@@ -271,7 +271,7 @@ def run_logs(checkpoint: str | Path) -> tuple[list[dict[str, float]], list[dict[
     """(RL rows, SFT rows) of the run a checkpoint (or run folder) belongs to: `<run>/logs` for a
     checkpoint under `<run>/checkpoints/`, `<run>/sft/logs` for a warm-started run, `<dir>/logs` for an
     SFT output."""
-    from vla_rl.runner.metrics_log import read_metrics
+    from vla_rl.metrics_log import read_metrics
 
     checkpoint = Path(checkpoint).resolve()
     candidates = [checkpoint] + ([checkpoint.parent.parent] if checkpoint.parent.name == "checkpoints" else [])

@@ -21,31 +21,23 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from simulators.base import concat_obs, select_obs
 from vla_rl.progress import progress_bar
 from vla_rl.runner.buffer import RolloutBuffer
 
 
-def select_obs(obs: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
-    """The observation of a subset of environments."""
-    return {
-        "images": {cam: img[index] for cam, img in obs["images"].items()},
-        "proprio": obs["proprio"][index],
-        "instruction": [obs["instruction"][i] for i in index],
-    }
+@dataclass
+class Rollout:
+    """What one collection hands the learner besides the filled buffer."""
 
-
-def _cat_rows(arrays: Sequence[Any]) -> Any:
-    """Rows of numpy arrays, or of torch tensors kept on their device (a GPU backend's observations)."""
-    return torch.cat(list(arrays)) if isinstance(arrays[0], torch.Tensor) else np.concatenate(arrays)
-
-
-def concat_obs(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One observation from the observations of consecutive env blocks (inverse of `select_obs`)."""
-    return {
-        "images": {cam: _cat_rows([p["images"][cam] for p in parts]) for cam in parts[0]["images"]},
-        "proprio": _cat_rows([p["proprio"] for p in parts]),
-        "instruction": [text for p in parts for text in p["instruction"]],
-    }
+    obs: dict[str, Any] | None
+    """The observation the next window continues from (None after grouped episodes)."""
+    stats: "EpisodeStats"
+    """The episodes that finished, on every rank."""
+    last_values: torch.Tensor | None
+    """(N,) values of `obs` to bootstrap the window's tail (None after grouped episodes)."""
+    policy_calls: int
+    """Policy calls (chunks) recorded, on every rank: the filled steps times the envs."""
 
 
 def _ended(flags: Any) -> torch.Tensor:
@@ -60,6 +52,16 @@ class EpisodeStats:
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     successes: list[bool] = field(default_factory=list)
+
+    @classmethod
+    def merge(cls, parts: Sequence["EpisodeStats"]) -> "EpisodeStats":
+        """The statistics of several collections (in order)."""
+        merged = cls()
+        for part in parts:
+            merged.returns += part.returns
+            merged.lengths += part.lengths
+            merged.successes += part.successes
+        return merged
 
     def add(self, info: dict[str, Any]) -> None:
         done = np.asarray(info.get("episode_done", []), dtype=bool)

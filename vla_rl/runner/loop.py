@@ -3,8 +3,9 @@
     sync weights -> roll out -> advantages -> update -> log   (every K: evaluate, checkpoint)
 
 each phase under a named timer. Where components run is the placement's business (`workers`);
-the loop only calls them. A data-parallel run (a distributed engine under torchrun) goes through the
-hooks of `self.ranks` (`vla_rl.runner.distributed`); with one process each hook is the identity.
+the loop only calls them. A data-parallel run (a distributed engine under torchrun) is one more
+placement (placement/data_parallel.py): each rank runs this same loop on its share, and the few
+numbers that must agree across ranks go through `workers.comm`, the identity in one process.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ from vla_rl.config.schema import Config
 from vla_rl.eval.episodes import EvalResult, evaluate_policy, write_eval_record
 from vla_rl.progress import progress_bar
 from vla_rl.runner.buffer import RolloutBuffer
-from vla_rl.runner.collect import (collect_episodes, collect_episodes_pipelined, collect_window,
+from vla_rl.runner.collect import (Rollout, collect_episodes, collect_episodes_pipelined, collect_window,
                                    collect_window_pipelined)
-from vla_rl.runner.distributed import ranks_for
 from vla_rl.runner.timers import PhaseTimers
 from vla_rl.runner.update import compute_advantages, update_policy
 from vla_rl.seeding import seed_everything
@@ -55,17 +55,17 @@ class Runner:
 
     def __init__(self, config: Config, console: Console | None = None, progress: bool = True) -> None:
         self.config = config
-        self.ranks = ranks_for(config)
-        self.console = console or Console(stderr=True, quiet=not self.ranks.is_main)
-        self.progress = progress and self.ranks.is_main
         self.run_dir = Path(config.runner.output_dir) / config.runner.name
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.ranks.is_main:
-            (self.run_dir / "config.yaml").write_text(dump_config(config))
         seed_everything(config.runner.seed)
         self.timers = PhaseTimers()
         with self.timers.phase("setup"):
-            self.workers = self.ranks.prepare(build_workers(self.ranks.local_config(config)), config)
+            self.workers = build_workers(config)
+        self.comm = self.workers.comm
+        self.console = console or Console(stderr=True, quiet=not self.workers.is_main)
+        self.progress = progress and self.workers.is_main
+        if self.workers.is_main:
+            (self.run_dir / "config.yaml").write_text(dump_config(config))
         self.env = self.workers.env
         self.policy = self.workers.policy
         self.rollout = self.workers.rollout  # what acts in rollouts: the policy itself, or a separate worker
@@ -81,7 +81,7 @@ class Runner:
         """The observation a resumed PPO window continues from (None: start with env.reset())."""
         if config.runner.resume:
             self._resume(config.runner.resume)
-        self.log = self.ranks.open_log(self.run_dir / "logs")
+        self.log = self.workers.open_log(self.run_dir / "logs")
 
     # ---- checkpoints ------------------------------------------------------------------------
     def _resume(self, path: str) -> None:
@@ -94,27 +94,26 @@ class Runner:
         self.workers.engine.load_state_dict(state.optimizer)
         restore_rng(state.rng)
         self.generator.set_state(state.extra["generator"])
-        self.ranks.restore_extra(state.extra, self.generator)
+        self.workers.load_state_dict(state.extra, self.generator)
         self.env.set_reset_cursor(state.reset_cursor)
         self.iteration = state.iteration
         self.env_steps = state.extra.get("env_steps", 0)
         self.policy_actions = state.extra.get("policy_actions", 0)
         self.prior_train_seconds = state.extra.get("train_seconds", 0.0)
-        self.workers.load_state_dict(state.extra.get("workers", {}))
         if "env_state" in state.extra:  # episodes in flight when the checkpoint was written continue
-            self.env.set_state(state.extra["env_state"])
-            self.resumed_obs = self.ranks.local_obs(state.extra["obs"])
+            self.resumed_obs = self.env.set_state({**state.extra["env_state"], "obs": state.extra["obs"]})
         self.console.print(f"resumed from {checkpoint} at iteration {self.iteration}")
 
     def save(self, obs=None) -> Path:
         """Write a checkpoint; `obs` (the observation a PPO window continues from) adds the episodes in
         flight (the env's replay log, placement/replay_env.py), so that a resume continues them exactly."""
+        self.workers.sync_weights()
         extra = {"generator": self.generator.get_state(), "env_steps": self.env_steps,
-                 "policy_actions": self.policy_actions, "workers": self.workers.state_dict(),
-                 "train_seconds": self._train_seconds()}
+                 "policy_actions": self.policy_actions, "train_seconds": self._train_seconds(),
+                 **self.workers.state_dict(self.generator)}
         if obs is not None and hasattr(self.env, "get_state"):
-            extra.update(env_state=self.env.get_state(), obs=self.ranks.gather_obs(obs))
-        extra.update(self.ranks.checkpoint_extra(self.generator))
+            env_state = self.env.get_state(obs)
+            extra.update(env_state=env_state, obs=env_state.pop("obs"))  # (the checkpoint keeps them apart)
         state = TrainerState(
             iteration=self.iteration,
             reset_cursor=self.env.get_reset_cursor(),
@@ -123,21 +122,22 @@ class Runner:
             extra=extra,
         )
         path = None
-        if self.ranks.is_main:
+        if self.workers.is_main:
             spec = self.env.spec
             schema = schema_for_env(spec.cameras, spec.proprio_dim, reads_proprio=self.policy.reads_proprio)
             path = save_checkpoint(self.run_dir / "checkpoints", self.policy, state, dump_config(self.config),
                                    extra_files={"serve_schema.json": json.dumps(to_dict(schema), indent=2) + "\n"})
-        return self.ranks.comm.gather(path)[0]  # (every rank waits for the main one to write it)
+        return self.comm.from_main(path)  # (every rank waits for the main one to write it)
 
     # ---- phases --------------------------------------------------------------------------------
     def evaluate(self, record_video: bool = False, episodes: int | None = None) -> tuple[EvalResult, Path | None]:
         """Greedy (or configured) episodes on the first `episodes` evaluation seeds (None: all of them)."""
         cfg = self.config
+        self.workers.sync_weights()
         count = cfg.runner.eval_episodes if episodes is None else episodes
-        ids = self.ranks.shard([cfg.runner.eval_seed + i for i in range(count)])
+        ids = self.comm.shard([cfg.runner.eval_seed + i for i in range(count)])
         sink, writer, video_path = None, None, None
-        if record_video and self.ranks.is_main:
+        if record_video and self.workers.is_main:
             from simulators.video import EpisodeVideo
 
             video_path = self.run_dir / "videos" / f"eval-iter-{self.iteration:06d}.mp4"
@@ -152,57 +152,58 @@ class Runner:
             self.env.auto_reset = cfg.env.auto_reset
             if writer is not None:
                 writer.close()
-        return self.ranks.gather_eval(result), video_path
+        return self.comm.merged(result), video_path
 
     def train_iteration(self, obs, buffer: RolloutBuffer):
         cfg = self.config
         with self.timers.phase("sync_weights"):
             self.workers.sync_weights()
         with self.timers.phase("rollout"), self.workers.phase("rollout"):
-            obs, stats, last_values = self.collect(buffer, obs)
-        stats = self.ranks.gather_stats(stats)
-        steps = int(self.ranks.total(buffer.t * self.env.num_envs))
-        self.policy_actions += steps
-        self.env_steps += steps * self.policy.action_chunk
+            rollout = self.collect(buffer, obs)
         with self.timers.phase("advantages"):
-            adv_metrics = compute_advantages(cfg.algorithm, buffer, last_values, all_reduce=self.ranks.all_reduce)
+            adv_metrics = compute_advantages(cfg.algorithm, buffer, rollout.last_values, self.comm)
         with self.timers.phase("train"), self.workers.phase("train"):
             trained = self.workers.engine.policy  # the policy itself, or the engine's sharded module
             trained.train()
             train_metrics = update_policy(cfg.algorithm, cfg.rollout, trained, self.workers.engine, buffer,
-                                          self.generator, self.ref_policy, comm=self.ranks.comm)
+                                          self.generator, self.ref_policy, self.comm)
         self.iteration += 1
+        self.policy_actions += rollout.policy_calls
+        env_steps = rollout.policy_calls * self.policy.action_chunk
+        self.env_steps += env_steps
         times = self.timers.pop()
-        metrics = {**stats.metrics("env"), **self.ranks.mean_metrics({**adv_metrics, **train_metrics}),
+        metrics = {**rollout.stats.metrics("env"), **adv_metrics, **train_metrics,
                    **{f"time/{k}": v for k, v in times.items()},
-                   "rollout/env_steps_per_s": steps * self.policy.action_chunk / max(times.get("rollout", 1e-9), 1e-9),
+                   "rollout/env_steps_per_s": env_steps / max(times.get("rollout", 1e-9), 1e-9),
                    "rollout/total_env_steps": float(self.env_steps)}
         self.log.write(self.iteration, metrics)
-        return obs, metrics
+        return rollout.obs, metrics
 
-    def collect(self, buffer: RolloutBuffer, obs):
+    def collect(self, buffer: RolloutBuffer, obs) -> Rollout:
         """One window from continuing envs (auto-reset) or one batch of grouped episodes, filled
-        sequentially or by pipeline stages as the placement plans; returns (obs, stats, last_values)."""
+        sequentially or by pipeline stages as the placement plans."""
         cfg, stages = self.config, self.workers.stages
         self.policy.eval()
+        last_values = None
         if cfg.env.auto_reset:
             if stages:
-                return collect_window_pipelined(self.env, self.rollout, buffer, obs, cfg.rollout.temperature, stages,
-                                                self.progress)
-            return collect_window(self.env, self.rollout, buffer, obs, cfg.rollout.temperature, self.progress)
-        group = cfg.algorithm.group_size
-        start = self.env.get_reset_cursor()
-        first, total = self.ranks.env_span(self.env.num_envs)  # (0, N) in one process
-        ids = [start + (first + i) // group for i in range(self.env.num_envs)]
-        self.env.set_reset_cursor(start + total // group)
-        if stages:
-            stats = collect_episodes_pipelined(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, stages,
-                                               self.progress)
+                obs, stats, last_values = collect_window_pipelined(self.env, self.rollout, buffer, obs,
+                                                                   cfg.rollout.temperature, stages, self.progress)
+            else:
+                obs, stats, last_values = collect_window(self.env, self.rollout, buffer, obs, cfg.rollout.temperature,
+                                                         self.progress)
         else:
-            stats = collect_episodes(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, self.progress,
-                                     all_ended=self.ranks.comm.all)
-        buffer["group_ids"] = torch.tensor(ids)
-        return None, stats, None
+            ids = self.env.next_group_ids(cfg.algorithm.group_size)
+            if stages:
+                stats = collect_episodes_pipelined(self.env, self.rollout, buffer, ids, cfg.rollout.temperature,
+                                                   stages, self.progress)
+            else:
+                stats = collect_episodes(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, self.progress,
+                                         all_ended=self.comm.all)
+            buffer["group_ids"] = torch.tensor(ids)
+            obs = None
+        return Rollout(obs=obs, stats=self.comm.merged(stats), last_values=last_values,
+                       policy_calls=int(self.comm.total(buffer.t * self.env.num_envs)))
 
     def _train_seconds(self) -> float:
         """Seconds spent in `run` so far, across resumes (the `runner.max_train_seconds` budget)."""
@@ -214,7 +215,7 @@ class Runner:
         if runner.max_env_steps is not None and self.env_steps >= runner.max_env_steps:
             return True
         spent = runner.max_train_seconds is not None and self._train_seconds() >= runner.max_train_seconds
-        return self.ranks.comm.any(spent)  # every rank stops at the same iteration
+        return self.comm.any(spent)  # every rank stops at the same iteration
 
     # ---- the loop ---------------------------------------------------------------------------------
     def run(self) -> RunSummary:
@@ -249,7 +250,7 @@ class Runner:
         with self.timers.phase("eval"):
             final, video = self.evaluate(record_video=cfg.runner.video)
         self.log.write(self.iteration, final.metrics("eval"))
-        if self.ranks.is_main:
+        if self.workers.is_main:
             write_eval_record(self.run_dir / "eval" / "final.json", final, self.iteration, self.env_steps, cfg)
         with self.timers.phase("checkpoint"):
             checkpoint = self.save()

@@ -7,8 +7,9 @@
   (the initial one), the first epoch also reports `train/ref_kl`, KL to it, whether or not the loss
   penalises it.
 
-In a data-parallel run each rank holds its own buffer: `all_reduce` makes advantage normalisation
-use every rank's batch, and `comm` makes KL early stopping a decision all ranks take together.
+In a data-parallel run each rank holds its own buffer: `comm` (placement/collective.py; the identity
+in one process) makes advantage normalisation use every rank's batch, KL early stopping a decision
+all ranks take together, and the returned metrics the average over ranks.
 
 The estimator's declared inputs ("window" or "group") choose how the buffer is read; no branch
 here names an algorithm.
@@ -26,10 +27,11 @@ from vla_rl.algorithms import (ADVANTAGE_ESTIMATORS, KL_ESTIMATORS, POLICY_LOSSE
 from vla_rl.config.algorithm import AlgorithmConfig
 from vla_rl.config.schema import RolloutConfig
 from vla_rl.runner.buffer import RolloutBuffer
-from vla_rl.runner.collective import Collective
+from placement.collective import Collective
 
 Reduce = Callable[[torch.Tensor], torch.Tensor] | None
 """Sums a tensor over the ranks of a data-parallel run (None: one process)."""
+ONE_PROCESS = Collective()
 
 
 def _window_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values: torch.Tensor,
@@ -76,8 +78,9 @@ def _group_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, all_reduce: 
 
 
 def compute_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values: torch.Tensor | None,
-                       all_reduce: Reduce = None) -> dict[str, float]:
+                       comm: Collective = ONE_PROCESS) -> dict[str, float]:
     """Fill buffer["advantages"|"returns"|"action_mask"|"traj_ids"]; returns `train/` statistics."""
+    all_reduce = comm.sum if comm.world > 1 else None
     if ADVANTAGE_ESTIMATORS.get(algo.advantage).inputs == "window":
         if last_values is None:
             raise ValueError(f"advantage={algo.advantage!r} needs a continuing rollout window (env.auto_reset=true)")
@@ -86,7 +89,7 @@ def compute_advantages(algo: AlgorithmConfig, buffer: RolloutBuffer, last_values
         if "group_ids" not in buffer.data:
             raise ValueError(f"advantage={algo.advantage!r} needs fixed-length grouped episodes (env.auto_reset=false)")
         metrics = _group_advantages(algo, buffer, all_reduce)
-    return {f"train/{key}": value for key, value in metrics.items()}
+    return comm.mean_metrics({f"train/{key}": value for key, value in metrics.items()})
 
 
 def _minibatch_indices(algo: AlgorithmConfig, buffer: RolloutBuffer, generator: torch.Generator) -> Iterator[torch.Tensor]:
@@ -111,7 +114,7 @@ def reference_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> dict[str
 
 
 def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine, buffer: RolloutBuffer,
-                  generator: torch.Generator, ref_policy=None, comm: Collective | None = None) -> dict[str, float]:
+                  generator: torch.Generator, ref_policy=None, comm: Collective = ONE_PROCESS) -> dict[str, float]:
     """`algo.update_epochs` passes of minibatch updates over the buffer; returns mean diagnostics."""
     loss = POLICY_LOSSES.get(algo.name)
     if algo.kl_coef > 0 and ref_policy is None:
@@ -153,7 +156,7 @@ def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine,
                                   **{f"train/{k}": float(v.detach()) for k, v in out.terms.items()},
                                   "train/loss": float(total.detach()), **step_metrics, **ref_kl})
             approx_kl = out.metrics.get("approx_kl", 0.0)
-            if comm is not None and comm.world > 1 and algo.target_kl is not None:  # the mean over ranks' minibatches
+            if comm.world > 1 and algo.target_kl is not None:  # the mean over ranks' minibatches
                 approx_kl = float(comm.sum(torch.tensor([float(approx_kl)], dtype=torch.float64))) / comm.world
             if kl_early_stop(approx_kl, algo.target_kl):
                 stopped_early = True
@@ -163,4 +166,4 @@ def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine,
     metrics = mean_metrics(per_minibatch)
     metrics["train/minibatch_updates"] = float(len(per_minibatch))
     metrics["train/kl_early_stop"] = float(stopped_early)
-    return metrics
+    return comm.mean_metrics(metrics)

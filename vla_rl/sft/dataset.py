@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from simulators.base import select_obs
 from vla_rl.demos.format import Episode
 
 
@@ -85,11 +86,6 @@ def split_episodes(num_episodes: int, holdout_fraction: float, seed: int) -> tup
         n_hold = min(num_episodes - 1, max(1, round(num_episodes * holdout_fraction)))
     order = np.random.default_rng(seed).permutation(num_episodes).tolist()
     return sorted(order[n_hold:]), sorted(order[:n_hold])
-
-
-def select_obs(obs: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
-    return {"images": {c: v[index] for c, v in obs["images"].items()}, "proprio": obs["proprio"][index],
-            "instruction": [obs["instruction"][i] for i in index]}
 
 
 @torch.no_grad()

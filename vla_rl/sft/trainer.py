@@ -18,11 +18,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from simulators.base import select_obs
 from vla_rl.config.warmstart import WarmstartConfig
 from vla_rl.demos.format import Episode
 from vla_rl.engines.single import SingleEngine
 from vla_rl.progress import progress_bar
-from vla_rl.sft.dataset import SFTSamples, episode_samples, forward_inputs, select_obs, split_episodes
+from vla_rl.sft.dataset import SFTSamples, episode_samples, forward_inputs, split_episodes
 
 
 def sft_loss(policy: Any, inputs: dict[str, torch.Tensor], mask: torch.Tensor, returns: torch.Tensor | None = None,

@@ -97,7 +97,7 @@ def _write_json(path: Path, data: Any) -> None:
 def run_sft(config: Config, demos: DemoSet, out_dir: str | Path, progress: bool = True) -> tuple[Any, SFTResult]:
     """Build `config.model` for the demos' env, train it on them, save it under `out_dir`. Returns (policy, result)."""
     from vla_rl.models.registry import build_policy
-    from vla_rl.runner.metrics_log import MetricsLog
+    from vla_rl.metrics_log import MetricsLog
     from vla_rl.serve.schema import SCHEMA_FILE, schema_for_env
 
     out = Path(out_dir)

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from vla_rl.runner.metrics_log import read_metrics
+from vla_rl.metrics_log import read_metrics
 
 TOTAL_STEPS = "rollout/total_env_steps"
 """Train-row key: env steps collected so far (marks a train row)."""

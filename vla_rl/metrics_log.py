@@ -1,6 +1,7 @@
 """Metrics sink of a run: TensorBoard event files plus a `metrics.jsonl` line per iteration.
 
-Metric names are namespaced by part: `env/`, `rollout/`, `train/`, `eval/`, `time/`.
+Metric names are namespaced by part: `env/`, `rollout/`, `train/`, `eval/`, `time/`. A leaf module:
+the runner and SFT write logs with it, and evaluation reports and sweeps read them (`read_metrics`).
 """
 
 from __future__ import annotations
@@ -32,9 +33,22 @@ class MetricsLog:
         self._jsonl.close()
 
 
+class NullLog:
+    """The metrics log of a process that writes no files (data-parallel ranks other than 0)."""
+
+    def write(self, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def read_metrics(log_dir: Path) -> list[dict[str, float]]:
     """All rows of a run's metrics.jsonl (for reports and learning curves)."""
     path = Path(log_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+__all__ = ["MetricsLog", "NullLog", "read_metrics"]

@@ -22,8 +22,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from simulators.base import ResetCursor
-from vla_rl.runner.collective import Collective
+from placement.collective import Collective
+from placement.replay_env import group_ids
+from simulators.base import ResetCursor, concat_obs, select_obs
 
 
 class RankEnv(ResetCursor):
@@ -88,13 +89,23 @@ class RankEnv(ResetCursor):
         raise NotImplementedError("a data-parallel rank steps its envs with chunk_step; pipelined rollouts "
                                   "(placement.pipeline_stages > 1) are not supported with a distributed engine")
 
+    def next_group_ids(self, group_size: int) -> list[int]:
+        """This rank's block of the reset ids one process would give all envs for a batch of grouped episodes."""
+        ids, cursor = group_ids(self.get_reset_cursor(), self.first_env, self.num_envs, self.total_envs, group_size)
+        self.set_reset_cursor(cursor)
+        return ids
+
     # --- checkpoint state (collective)
-    def get_state(self) -> dict[str, Any]:
-        """The replay log of all ranks' envs, in global env order (as a single-process checkpoint holds it)."""
-        parts = self.comm.gather(self.env.get_state())
-        return {"reset_ids": [r for p in parts for r in p["reset_ids"]],
-                "actions": [a for p in parts for a in p["actions"]],
-                "auto_reset": self._auto_reset}
+    def get_state(self, obs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The replay log of all ranks' envs (and their observation `obs`), in global env order (as a
+        single-process checkpoint holds it)."""
+        parts = self.comm.gather(self.env.get_state(obs))
+        state = {"reset_ids": [r for p in parts for r in p["reset_ids"]],
+                 "actions": [a for p in parts for a in p["actions"]],
+                 "auto_reset": self._auto_reset}
+        if obs is not None:
+            state["obs"] = concat_obs([p["obs"] for p in parts])
+        return state
 
     def set_state(self, state: dict[str, Any]):
         """Restore this rank's block of a whole-run replay log; returns this rank's observation."""
@@ -102,8 +113,10 @@ class RankEnv(ResetCursor):
             raise ValueError(f"the env replay log holds {len(state['reset_ids'])} envs, this run has "
                              f"{self.total_envs}; resume with the env.num_envs the checkpoint was written with")
         block = slice(self.first_env, self.first_env + self.num_envs)
-        return self.env.set_state({"reset_ids": state["reset_ids"][block], "actions": state["actions"][block],
-                                   "auto_reset": False})
+        local = {"reset_ids": state["reset_ids"][block], "actions": state["actions"][block], "auto_reset": False}
+        if "obs" in state:
+            local["obs"] = select_obs(state["obs"], np.arange(block.start, block.stop))
+        return self.env.set_state(local)
 
     def close(self) -> None:
         self.env.close()

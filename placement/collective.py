@@ -2,16 +2,17 @@
 
 `Collective` is what the runner's parts call when a number must be the same on every rank: sums for
 advantage statistics, the agreement to stop a rollout or the training, gathering small Python
-objects (episode statistics, evaluation results). With one process every call is the identity, so
-single-process code paths stay exactly as they were; `ProcessGroup` does the same over the default
-`torch.distributed` group (gloo on CPU, NCCL on GPUs; every rank must make the same calls in the same
-order).
+objects (episode statistics, evaluation results), a share of a list of items. With one process every
+call is the identity, so single-process code paths stay exactly as they were; `ProcessGroup` does
+the same over the default `torch.distributed` group (gloo on CPU, NCCL on GPUs; every rank must make
+the same calls in the same order). `Workers.comm` (placement/workers.py) is the one the run uses.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 
@@ -45,6 +46,27 @@ class Collective:
     def barrier(self) -> None:
         """Wait until every rank got here."""
 
+    # --- built on the above (the identity with one process)
+    def total(self, value: float) -> float:
+        """A number summed over ranks."""
+        return value
+
+    def shard(self, items: Sequence[Any]) -> list[Any]:
+        """This rank's share of `items`: contiguous, near-equal blocks in rank order."""
+        return list(items)
+
+    def merged(self, part: Any) -> Any:
+        """Every rank's `part` joined by `type(part).merge(parts)` (episode statistics, evaluation results)."""
+        return part
+
+    def mean_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Each metric averaged over the ranks that report it; `.../min` and `.../max` over all ranks."""
+        return metrics
+
+    def from_main(self, value: Any) -> Any:
+        """Rank 0's `value` on every rank (every rank waits for it)."""
+        return value
+
 
 class ProcessGroup(Collective):
     """The collectives over the default torch.distributed process group."""
@@ -77,6 +99,29 @@ class ProcessGroup(Collective):
 
     def barrier(self) -> None:
         self._dist.barrier()
+
+    def total(self, value: float) -> float:
+        return float(self.sum(torch.tensor([float(value)], dtype=torch.float64)))
+
+    def shard(self, items: Sequence[Any]) -> list[Any]:
+        return list(np.array_split(np.asarray(list(items), dtype=object), self.world)[self.rank])
+
+    def merged(self, part: Any) -> Any:
+        return type(part).merge(self.gather(part))
+
+    def mean_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        from vla_rl.algorithms import mean_metrics
+
+        parts = self.gather(metrics)
+        merged = mean_metrics(parts)
+        for key in merged:
+            pick = min if key.endswith("/min") else max if key.endswith("/max") else None
+            if pick is not None:
+                merged[key] = pick(p[key] for p in parts if key in p)
+        return merged
+
+    def from_main(self, value: Any) -> Any:
+        return self.gather(value)[0]
 
 
 __all__ = ["Collective", "ProcessGroup"]
