@@ -35,7 +35,7 @@ def test_recipe_loads_names_its_source_and_plans(name):
 @pytest.mark.libero
 def test_smoke_variant_trains_one_iteration_on_libero(tmp_path):
     from vla_rl.runner.loop import Runner
-    from vla_rl.runner.metrics_log import read_metrics
+    from vla_rl.metrics_log import read_metrics
 
     config = load_config("libero/smoke_grpo_oft", [f"runner.output_dir={tmp_path}"])
     assert (config.env.num_envs, config.runner.iterations) == (2, 1)

@@ -46,7 +46,7 @@ def plot_diagnostics(rows: Sequence[dict[str, float]], path: str | Path) -> Path
     shown = present(rows)
     if not shown:
         return None
-    from vla_rl.eval.report import _plt
+    from vla_rl.eval.pyplot import pyplot as _plt
 
     plt = _plt()
     cols = min(3, len(shown))

@@ -24,16 +24,8 @@ from typing import Any, Sequence
 from vla_rl.eval.compare import PairedComparison
 from vla_rl.eval.diagnostics import diagnostics_lines, plot_diagnostics
 from vla_rl.eval.diagnostics import series as _series
+from vla_rl.eval.pyplot import pyplot as _plt
 from vla_rl.eval.stats import wilson_interval
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def pct(x: float) -> str:
