@@ -12,7 +12,7 @@ import torch
 
 from vla_rl.config.loader import load_config
 from vla_rl.models.registry import load_policy
-from vla_rl.runner.metrics_log import read_metrics
+from vla_rl.metrics_log import read_metrics
 
 TOY = ["env.num_envs=2", "env.reward_mode=dense", "algorithm.num_minibatches=2", "runner.iterations=2",
        "runner.eval_episodes=2", "runner.video=false", "env.max_episode_steps=20", "rollout.steps_per_iteration=5",
