@@ -147,7 +147,7 @@ def train_sft(policy: Any, episodes: Sequence[Episode], cfg: WarmstartConfig, se
         result.train.append({"step": step + 1, **metrics})
         if log is not None:
             log(step + 1, metrics)
-        bar.set_postfix(loss=f"{metrics['sft/loss']:.3f}")
+        bar.set_postfix({key.removeprefix("sft/"): f"{metrics[key]:.3f}" for key in ("sft/loss", "sft/nll") if key in metrics})
         if (step + 1) % cfg.eval_loss_every == 0 or step + 1 == cfg.sft_steps:
             evaluate_holdout(step + 1)
             policy.train()
