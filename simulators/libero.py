@@ -66,6 +66,8 @@ class LiberoVectorEnv(SubprocVectorEnv):
                 settle_steps=cfg.settle_steps,
                 max_episode_steps=cfg.max_episode_steps,
                 image_protocol=cfg.image_protocol,
+                mesh_detail=cfg.mesh_detail,
+                multisample=cfg.multisample,
             ),
             num_workers=cfg.num_envs,
             env_vars=worker_env_vars(),

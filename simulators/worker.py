@@ -35,19 +35,23 @@ def _load(factory: str) -> Any:
 
 
 def _run_chunk(env: Any, actions: np.ndarray, steps_left: int) -> dict[str, Any]:
-    """Step one env through up to K actions, stopping when the task ends the episode or time runs out."""
+    """Step one env through up to K actions, stopping when the task ends the episode or time runs out.
+    Only the chunk's last observation is returned, so the steps before the last are `step_unobserved`."""
     rewards: list[float] = []
     successes: list[bool] = []
     terminated = False
     obs = None
-    for k in range(min(len(actions), steps_left)):
-        out = env.step(actions[k])
+    n = min(len(actions), steps_left)
+    for k in range(n):
+        out = env.step(actions[k]) if k == n - 1 else env.step_unobserved(actions[k])
         rewards.append(float(out.reward))
         successes.append(bool(out.success))
         obs = out.obs
         if out.terminated:
             terminated = True
             break
+    if obs is None and n:
+        obs = env.observe()  # an unobserved step ended the episode
     return {"rewards": rewards, "successes": successes, "terminated": terminated, "obs": obs}
 
 

@@ -3,11 +3,16 @@
 Each combination of --task, --image-size and --num-envs (with --num-workers) builds one vectorised
 env, resets it, runs --steps single steps and --steps/--chunk chunks of --chunk actions (random
 actions in the backend's range, auto-reset on), and reports env-steps per second (all envs
-together). Example:
+together). Rows that differ from the published render settings (`--mesh-detail` < 1, `--multisample off`)
+also report `img_diff`: the mean absolute difference (grey levels, all cameras) of their first
+observation from the same reset id's under the published settings, which the command then also runs.
+Examples:
 
     python tools/bench_sim.py --backend maniskill --task PickCube-v1 PushCube-v1 \
         --image-size 64 128 --num-envs 1 2 4 --steps 40 --out bench_sim.json
     python tools/bench_sim.py --task PushCube-v1 --image-size 64 --mesh-detail 1.0 0.1 --num-envs 1 2
+    python tools/bench_sim.py --backend libero --task libero_spatial/0 --cameras main wrist \
+        --mesh-detail 1.0 0.25 --multisample on off --num-envs 1 --steps 24
 """
 
 from __future__ import annotations
@@ -28,11 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from simulators import make_env  # noqa: E402
 from vla_rl.config.env import EnvConfig  # noqa: E402
 
-COLUMNS = ("backend", "task", "image", "detail", "cameras", "envs", "workers", "build_s", "reset_s", "step_sps", "chunk_sps")
+COLUMNS = ("backend", "task", "image", "detail", "msaa", "cameras", "envs", "workers", "build_s", "reset_s", "step_sps",
+           "chunk_sps", "img_diff")
+PUBLISHED = {"mesh_detail": 1.0, "multisample": True}
+"""Render settings of the published scenes (the defaults)."""
 
 
-def bench_one(cfg: EnvConfig, steps: int, chunk: int, seed: int) -> dict:
-    """Time one configuration; returns one row of the table."""
+def bench_one(cfg: EnvConfig, steps: int, chunk: int, seed: int) -> tuple[dict, dict]:
+    """Time one configuration; returns one row of the table and the first observation's images."""
     t0 = time.perf_counter()
     env = make_env(cfg)
     try:
@@ -41,7 +49,7 @@ def bench_one(cfg: EnvConfig, steps: int, chunk: int, seed: int) -> dict:
         rng = np.random.default_rng(seed)
         n, a = env.num_envs, env.spec.action_dim
         t0 = time.perf_counter()
-        env.reset()
+        first = env.reset()["images"]
         reset_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         for _ in range(steps):
@@ -58,7 +66,8 @@ def bench_one(cfg: EnvConfig, steps: int, chunk: int, seed: int) -> dict:
             "backend": cfg.backend,
             "task": cfg.task,
             "image": cfg.image_size,
-            "detail": getattr(cfg, "mesh_detail", 1.0),  # (ManiSkill only)
+            "detail": getattr(cfg, "mesh_detail", 1.0),
+            "msaa": "on" if getattr(cfg, "multisample", True) else "off",  # (LIBERO only)
             "cameras": "+".join(cfg.cameras),
             "envs": n,
             "workers": env.spec.extras.get("num_workers"),
@@ -69,7 +78,8 @@ def bench_one(cfg: EnvConfig, steps: int, chunk: int, seed: int) -> dict:
             "chunk": chunk,
             "steps": steps,
             "worker_restarts": getattr(env, "worker_restarts", 0),
-        }
+            "img_diff": "",
+        }, first
     finally:
         env.close()
 
@@ -87,9 +97,11 @@ def main() -> None:
     p.add_argument("--task", nargs="+", default=["PickCube-v1"], help="task ids")
     p.add_argument("--image-size", nargs="+", type=int, default=[128], help="square image sizes")
     p.add_argument("--num-envs", nargs="+", type=int, default=[1, 2], help="numbers of envs")
-    p.add_argument(
-        "--mesh-detail", nargs="+", type=float, default=[1.0], help="env.mesh_detail values (ManiSkill), e.g. 1.0 0.1"
-    )
+    p.add_argument("--mesh-detail", nargs="+", type=float, default=[1.0],
+                   help="env.mesh_detail values (ManiSkill, LIBERO), e.g. 1.0 0.1")
+    p.add_argument("--multisample", nargs="+", choices=("on", "off"), default=["on"],
+                   help="env.multisample values (LIBERO's 4x anti-aliasing), e.g. on off")
+    p.add_argument("--image-protocol", default="raw", help="env.image_protocol (LIBERO: raw or openvla)")
     p.add_argument("--num-workers", type=int, default=None, help="worker processes (default: backend's choice)")
     p.add_argument("--cameras", nargs="+", default=["main"], help="cameras: main and/or wrist")
     p.add_argument("--steps", type=int, default=40, help="single steps per configuration")
@@ -99,26 +111,32 @@ def main() -> None:
     p.add_argument("--out", default=None, help="write the rows as JSON here")
     args = p.parse_args()
 
-    rows = []
-    for task, size, detail, n in product(args.task, args.image_size, args.mesh_detail, args.num_envs):
+    def config(task: str, size: int, n: int, render: dict) -> EnvConfig:
         workers = None if args.num_workers is None else min(args.num_workers, n)
         # Backend-specific flags go to the backends whose env section has them; one set for another is refused.
         keys = {f.name for f in fields(EnvConfig.choice_class(args.backend))}
-        defaults = {"mesh_detail": 1.0, "settle_steps": 10}
-        options = {k: v for k, v in {"mesh_detail": detail, "settle_steps": args.settle_steps}.items()
-                   if k in keys or v != defaults[k]}
-        cfg = EnvConfig(
-            backend=args.backend,
-            task=task,
-            image_size=size,
-            num_envs=n,
-            num_workers=workers,
-            cameras=tuple(args.cameras),
-            seed=args.seed,
-            **options,
-        )
-        print(f"[bench_sim] {args.backend} {task} {size}px detail={detail} envs={n} ...", file=sys.stderr, flush=True)
-        rows.append(bench_one(cfg, args.steps, args.chunk, args.seed))
+        wanted = {**render, "settle_steps": args.settle_steps, "image_protocol": args.image_protocol}
+        defaults = {**PUBLISHED, "settle_steps": 10, "image_protocol": "raw"}
+        options = {k: v for k, v in wanted.items() if k in keys or v != defaults[k]}
+        return EnvConfig(backend=args.backend, task=task, image_size=size, num_envs=n, num_workers=workers,
+                         cameras=tuple(args.cameras), seed=args.seed, **options)
+
+    rows, published_frames = [], {}
+    for task, size, detail, ms, n in product(args.task, args.image_size, args.mesh_detail, args.multisample, args.num_envs):
+        render = {"mesh_detail": detail, "multisample": ms == "on"}
+        print(f"[bench_sim] {args.backend} {task} {size}px detail={detail} multisample={ms} envs={n} ...",
+              file=sys.stderr, flush=True)
+        row, first = bench_one(config(task, size, n, render), args.steps, args.chunk, args.seed)
+        rows.append(row)
+        if render == PUBLISHED:
+            published_frames.setdefault((task, size), first)
+        else:
+            if (task, size) not in published_frames:  # the reference frame: one env at the published settings
+                print(f"[bench_sim] {task} {size}px at the published settings (reference frame) ...", file=sys.stderr)
+                published_frames[(task, size)] = bench_one(config(task, size, 1, PUBLISHED), 1, 1, args.seed)[1]
+            ref = published_frames[(task, size)]
+            row["img_diff"] = round(float(np.mean([np.abs(first[c][0].astype(np.int16) - ref[c][0]).mean()
+                                                   for c in ref])), 2)
     print_table(rows)
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -148,3 +148,11 @@ def test_compare_refuses_benchmark_records_of_different_protocols():
     with pytest.raises(ValueError, match="only A is a benchmark evaluation"):
         compare_records(rec(a), {"episodes": rec(a)["episodes"]})
     assert json.dumps(a.signature())  # JSON-able, as protocol.json stores it
+
+
+def test_cheaper_render_settings_make_a_protocol_partial():
+    assert _protocol().render == "published"
+    light = _protocol(mesh_detail=0.25, multisample=False)
+    assert light.partial and light.deviations() == ["render settings mesh_detail=0.25, multisample=off instead of the "
+                                                    "published ones"]
+    assert light.signature()["render"] != _protocol().signature()["render"]  # a resume folder refuses the other

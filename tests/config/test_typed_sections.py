@@ -53,8 +53,8 @@ def test_switching_family_or_backend_drops_only_the_inherited_keys():
     # quickstart sets ManiSkill's spawn_scale and mesh_detail; a LIBERO run on top of it starts without them.
     libero = load_config("quickstart", ["env.backend=libero", "env.task=libero_spatial/0", "model.family=openvla"])
     assert type(libero.env) is LiberoEnvConfig and type(libero.model) is OpenVLAConfig
-    with pytest.raises(ConfigError, match="env.mesh_detail is read only"):  # ... but one set beside the switch stays
-        load_config("quickstart", ["env.mesh_detail=0.5", "env.backend=libero", "env.task=libero_spatial/0"])
+    with pytest.raises(ConfigError, match="env.spawn_scale is read only"):  # ... but one set beside the switch stays
+        load_config("quickstart", ["env.spawn_scale=0.5", "env.backend=libero", "env.task=libero_spatial/0"])
 
 
 def test_old_key_names_still_load():

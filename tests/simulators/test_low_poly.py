@@ -61,11 +61,15 @@ def test_mesh_detail_is_validated():
         EnvConfig(mesh_detail=1.5)
 
 
-def test_libero_config_has_no_mesh_detail():
+def test_multisample_is_libero_only_and_libero_validates_mesh_detail():
     from vla_rl.config.core import from_dict
 
-    with pytest.raises(ConfigError, match=r"env.mesh_detail is read only with env.backend in \['maniskill', 'maniskill_gpu'\]"):
-        from_dict(EnvConfig, {"backend": "libero", "task": "libero_spatial/0", "mesh_detail": 0.1}, prefix="env")
+    with pytest.raises(ConfigError, match=r"env.multisample is read only with env.backend in \['libero'\]"):
+        from_dict(EnvConfig, {"backend": "maniskill", "multisample": False}, prefix="env")
+    with pytest.raises(ConfigError, match="mesh_detail"):
+        from_dict(EnvConfig, {"backend": "libero", "task": "libero_spatial/0", "mesh_detail": 0.0}, prefix="env")
+    cfg = from_dict(EnvConfig, {"backend": "libero", "task": "libero_spatial/0", "mesh_detail": 0.25}, prefix="env")
+    assert cfg.mesh_detail == 0.25 and not cfg.published_render
 
 
 def _triangles(scene) -> int:

@@ -45,6 +45,8 @@ class BenchmarkProtocol:
     """"greedy" (the reference's `do_sample=False`) or "sample"."""
     temperature: float | None
     """Sampling temperature (None when greedy)."""
+    render: str = "published"
+    """The renderer's cost settings: "published", or e.g. "mesh_detail=0.25, multisample=off"."""
 
     @property
     def num_tasks(self) -> int:
@@ -61,6 +63,8 @@ class BenchmarkProtocol:
             out.append(f"{self.settle_steps} settle steps instead of {DEFAULT_SETTLE_STEPS}")
         if self.step_limits != tuple(suite_step_limit(self.task_names[t]) for t in self.tasks):
             out.append(f"step limits {sorted(set(self.step_limits))} instead of the suite's")
+        if self.render != "published":
+            out.append(f"render settings {self.render} instead of the published ones")
         return out
 
     @property
@@ -154,7 +158,14 @@ def make_protocol(suite: str, env_cfg: Any, decoding: str, temperature: float, t
                              settle_steps=env_cfg.settle_steps, step_limits=limits,
                              image_protocol=env_cfg.image_protocol, image_size=env_cfg.image_size,
                              cameras=tuple(env_cfg.cameras), decoding=decoding,
-                             temperature=temperature if decoding == "sample" else None)
+                             temperature=temperature if decoding == "sample" else None, render=render_settings(env_cfg))
+
+
+def render_settings(env_cfg: Any) -> str:
+    """"published", or the renderer settings that make images differ from the published scene's."""
+    if env_cfg.published_render:
+        return "published"
+    return f"mesh_detail={env_cfg.mesh_detail:g}, multisample={'on' if env_cfg.multisample else 'off'}"
 
 
 __all__ = ["BenchmarkProtocol", "STATES_PER_TASK", "check_suite", "make_protocol", "parse_task_selection",
