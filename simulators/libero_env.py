@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from simulators.image_protocol import IMAGE_PROTOCOLS
-from simulators.libero_render import CameraGate, apply_render_settings
+from simulators.libero_render import CameraGate, RenderContextKeeper, apply_render_settings, render_fingerprint
 from simulators.libero_suites import (
     ACTION_DIM,
     BASE_SUITES,
@@ -135,6 +135,7 @@ class LiberoSingleEnv(SingleEnv):
         self._light_meshes: dict = {}
         self._prepared_model: Any = None
         self._gate = CameraGate([f"{CAMERA_NAMES[c]}_image" for c in cameras])
+        self._contexts = RenderContextKeeper()
         self._cameras = cameras
         self._settle = settle_steps
         self._max_override = max_episode_steps
@@ -226,16 +227,22 @@ class LiberoSingleEnv(SingleEnv):
         return self._obs(self._env.set_init_state(state["sim"]))
 
     def close(self) -> None:
+        self._contexts.release()
         if self._env is not None:
             self._env.close()
             self._env = None
 
     def _after_hard_reset(self) -> None:
-        """robosuite rebuilt its model, render context and camera sensors: apply the render settings to the new
-        model (once: a model already lightened is not lightened twice) and take the new sensors."""
-        model = self._env.env.sim.model._model
+        """robosuite rebuilt its model, render context (unless the keeper gave it the last one) and camera sensors:
+        apply the render settings to the new model (once: a model already lightened is not lightened twice),
+        keep its render context for the next reset, and take the new sensors."""
+        sim = self._env.env.sim
+        model = sim.model._model
         if model is not self._prepared_model:
-            apply_render_settings(self._env.env, self._mesh_detail, self._multisample, self._light_meshes)
+            fingerprint = render_fingerprint(model)  # of the model as built, before the settings change it
+            apply_render_settings(self._env.env, self._mesh_detail, self._multisample, self._light_meshes,
+                                  upload=not self._contexts.holds(sim))
+            self._contexts.keep(sim, fingerprint)
             self._prepared_model = model
         self._gate.attach(self._env.env)
 
@@ -253,6 +260,7 @@ class LiberoSingleEnv(SingleEnv):
             camera_widths=self._render_size,
         )
         self._env.seed(0)
+        self._contexts.install(self._env.env)
         self._current = t
         self._after_hard_reset()
 

@@ -1,9 +1,10 @@
-"""LIBERO renders only the observations that are used, and those are the reference loop's frames bit for bit.
+"""LIBERO renders only the observations that are used, with render contexts kept across resets, and those
+are the reference loop's frames bit for bit.
 
 The reference: LIBERO's `OffScreenRenderEnv` stepped as the published evaluation steps it (reset,
 `set_init_state`, 10 no-op settle steps, then one action per `env.step`), with robosuite rendering
 both cameras at every step. Ours: `LiberoSingleEnv`, which renders only the last settle step and, in
-a chunk, only the last step. Both run in this process, one after the other (robosuite renders into
+a chunk, only the last step, and that keeps its render context over hard resets. Both run in this process, one after the other (robosuite renders into
 the current GL context, so they never coexist).
 """
 
@@ -85,5 +86,11 @@ def test_settle_steps_and_chunks_render_only_the_observed_frame_which_is_the_ref
         for cam in CAMERAS:  # rendered at the end of the step, where robosuite samples at its first sub-step
             assert late["images"][cam].shape == (SIZE, SIZE, 3) and late["images"][cam].std() > 5  # not the blank
             assert np.abs(late["images"][cam].astype(int) - ref_images[-1][cam]).mean() < 5.0
+
+        # Each hard reset rendered with the render context of the model before it; the frames did not change.
+        again = env.reset(STATE)
+        assert env._contexts.reused == 2
+        for cam in CAMERAS:
+            np.testing.assert_array_equal(again["images"][cam], ref_images[0][cam])
     finally:
         env.close()
