@@ -191,3 +191,22 @@ class ResetCursor:
         if cursor < 0:
             raise ValueError(f"reset cursor must be >= 0, got {cursor}")
         self._cursor = int(cursor)
+
+    def _next_id(self) -> int:
+        """Hand out the next reset id."""
+        rid = self._cursor
+        self._cursor += 1
+        return rid
+
+
+class PendingChunks:
+    """The refusal an env with asynchronous chunks (`chunk_step_async`) shares: calls other than
+    `chunk_step_wait` do not run while a chunk is pending; a class that mixes it in keeps them in
+    `self._pending`."""
+
+    _pending: Any
+
+    def _refuse_while_pending(self, what: str) -> None:
+        if self._pending:
+            raise RuntimeError(f"{what}() while {len(self._pending)} chunk_step_async() call(s) are pending; "
+                               "collect them with chunk_step_wait() first")

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from simulators import maniskill_scene as scene
-from simulators.base import ChunkStepResult, EnvSpec, Obs, ResetCursor, StepResult, VectorEnv
+from simulators.base import ChunkStepResult, EnvSpec, Obs, PendingChunks, ResetCursor, StepResult, VectorEnv
 from simulators.maniskill_gpu_block import ChunkOutcome, SceneBlock
 from simulators.maniskill_tasks import TASK_SUITES
 from simulators.registry import ENV_BACKENDS
@@ -58,7 +58,7 @@ def split_blocks(num_envs: int, num_scenes: int) -> list[tuple[int, int]]:
 
 
 @ENV_BACKENDS.register("maniskill_gpu")
-class ManiSkillGPUVectorEnv(ResetCursor, VectorEnv):
+class ManiSkillGPUVectorEnv(ResetCursor, PendingChunks, VectorEnv):
     """N ManiSkill3 envs on GPU physics in this process (see the module docstring)."""
 
     @classmethod
@@ -194,16 +194,6 @@ class ManiSkillGPUVectorEnv(ResetCursor, VectorEnv):
             pass
 
     # ------------------------------------------------------------------ internals
-    def _next_id(self) -> int:
-        rid = self._cursor
-        self._cursor += 1
-        return rid
-
-    def _refuse_while_pending(self, what: str) -> None:
-        if self._pending:
-            raise RuntimeError(f"{what}() while {len(self._pending)} chunk_step_async() call(s) are pending; "
-                               "collect them with chunk_step_wait() first")
-
     def _blocks_of(self, env_ids: Sequence[int]) -> list[int]:
         return sorted({self._block_of[e] for e in env_ids})
 

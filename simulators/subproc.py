@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from simulators.base import ChunkStepResult, EnvSpec, Obs, ResetCursor, StepResult, VectorEnv
+from simulators.base import ChunkStepResult, EnvSpec, Obs, PendingChunks, ResetCursor, StepResult, VectorEnv
 from simulators.episodes import ChunkRecord, EpisodeBook
 from simulators.single_env import SingleEnvInfo, SingleObs
 from simulators.worker_pool import EnvWorkerError, Worker, WorkerPlan, WorkerPool
@@ -53,7 +53,7 @@ class _PendingChunk:
     timeout_s: float
 
 
-class SubprocVectorEnv(ResetCursor, VectorEnv):
+class SubprocVectorEnv(ResetCursor, PendingChunks, VectorEnv):
     """Vectorised env over worker processes; see the module docstring."""
 
     def __init__(
@@ -214,16 +214,6 @@ class SubprocVectorEnv(ResetCursor, VectorEnv):
         return self._batch()
 
     # ------------------------------------------------------------------ internals
-    def _next_id(self) -> int:
-        rid = self._cursor
-        self._cursor += 1
-        return rid
-
-    def _refuse_while_pending(self, what: str) -> None:
-        if self._pending:
-            raise RuntimeError(f"{what}() while {len(self._pending)} chunk_step_async() call(s) are pending; "
-                               "collect them with chunk_step_wait() first")
-
     def _start_chunk(self, a: np.ndarray, env_ids: list[int]) -> _PendingChunk:
         """Send chunk `a` (rows = env_ids) to the workers of `env_ids`; other envs are not stepped."""
         book, k = self._book, a.shape[1]

@@ -12,6 +12,7 @@ import pytest
 
 from simulators import make_env
 from vla_rl.config.env import EnvConfig
+from random_actions import random_actions
 
 MAX_STEPS = 6
 
@@ -31,10 +32,6 @@ def env():
     e = make_env(cfg)
     yield e
     e.close()
-
-
-def _actions(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-0.5, 0.5, size=shape).astype(np.float32)
 
 
 def test_spec_and_observation_layout(env):
@@ -70,7 +67,7 @@ def test_reset_without_ids_draws_from_the_cursor(env):
 
 
 def test_chunk_step_equals_stepping_one_action_at_a_time(env):
-    acts = _actions(0, (4, 7))
+    acts = random_actions(0, (4, 7))
     env.reset([7, 7])
     chunk = env.chunk_step(np.stack([acts, acts]))
     assert chunk.reward.shape == (2, 4) and chunk.terminated.shape == (2, 4)
@@ -90,9 +87,9 @@ def test_auto_reset_reports_episode_stats_and_final_obs(env):
     env.auto_reset = True
     env.set_reset_cursor(40)
     env.reset()
-    rewards = [env.step(_actions(i, (2, 7))).reward for i in range(MAX_STEPS - 2)]
+    rewards = [env.step(random_actions(i, (2, 7))).reward for i in range(MAX_STEPS - 2)]
     assert env.get_reset_cursor() == 42
-    res = env.chunk_step(_actions(9, (2, 4, 7)))
+    res = env.chunk_step(random_actions(9, (2, 4, 7)))
     assert res.info["executed"].tolist() == [[True, True, False, False]] * 2
     assert np.all(res.reward[:, 2:] == 0)
     assert res.truncated[:, 1:].all() and not res.truncated[:, 0].any() and not res.terminated.any()
@@ -114,16 +111,16 @@ def test_fixed_length_mode_ignores_actions_after_done(env):
     try:
         env.reset([9, 9])
         for i in range(MAX_STEPS):
-            last = env.step(_actions(i, (2, 7)))
+            last = env.step(random_actions(i, (2, 7)))
         assert last.truncated.all() and last.info["episode_done"].all()
         cursor = env.get_reset_cursor()
-        after = env.chunk_step(_actions(99, (2, 3, 7)))
+        after = env.chunk_step(random_actions(99, (2, 3, 7)))
         assert not after.info["executed"].any() and not after.info["episode_done"].any()
         assert np.all(after.reward == 0) and after.truncated.all() and not after.terminated.any()
         np.testing.assert_array_equal(after.obs["images"]["main"], last.obs["images"]["main"])
         assert env.get_reset_cursor() == cursor
         env.reset([9], env_ids=[0])
-        mixed = env.step(_actions(5, (2, 7)))
+        mixed = env.step(random_actions(5, (2, 7)))
         assert mixed.info["executed"].tolist() == [True, False]
         assert mixed.truncated.tolist() == [False, True]
     finally:
@@ -132,12 +129,12 @@ def test_fixed_length_mode_ignores_actions_after_done(env):
 
 def test_get_state_and_set_state_restore_the_scene(env):
     env.reset([12, 12])
-    env.step(_actions(1, (2, 7)))
+    env.step(random_actions(1, (2, 7)))
     snapshot = env.get_state([0])
-    before = env.step(_actions(2, (2, 7)))
-    env.step(_actions(3, (2, 7)))
+    before = env.step(random_actions(2, (2, 7)))
+    env.step(random_actions(3, (2, 7)))
     restored = env.set_state(snapshot, env_ids=[0])
-    again = env.step(_actions(2, (2, 7)))
+    again = env.step(random_actions(2, (2, 7)))
     np.testing.assert_allclose(again.obs["proprio"][0], before.obs["proprio"][0], atol=1e-4)
     assert restored["proprio"].shape == (2, 8)
 
@@ -171,7 +168,7 @@ def test_video_of_an_env_is_written_with_overlays(env, tmp_path):
     with EpisodeVideo(str(path), fps=env.spec.control_hz, env_index=1) as video:
         video.add(env.reset([2, 3]))
         for i in range(3):
-            res = env.step(_actions(i, (2, 7)))
+            res = env.step(random_actions(i, (2, 7)))
             video.add(res.obs, success=bool(res.info["success"][1]), reward=float(res.reward[1]))
     frames = imageio.mimread(str(path))
     assert len(frames) == 4 and frames[0].shape == (256, 256, 3)

@@ -16,6 +16,7 @@ import torch
 from simulators import make_env
 from vla_rl.config.core import ConfigError, from_dict
 from vla_rl.config.env import EnvConfig
+from random_actions import random_actions
 
 MAX_STEPS = 6
 
@@ -52,10 +53,6 @@ def env():
     e.close()
 
 
-def _actions(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-0.5, 0.5, size=shape).astype(np.float32)
-
-
 def test_observations_and_results_are_tensors_info_is_numpy(env):
     s = env.spec
     assert (s.backend, s.action_dim, s.proprio_dim, s.max_episode_steps, s.gripper_convention) == (
@@ -67,7 +64,7 @@ def test_observations_and_results_are_tensors_info_is_numpy(env):
     assert isinstance(img, torch.Tensor) and img.dtype == torch.uint8 and img.shape == (2, 64, 64, 3)
     assert obs["proprio"].dtype == torch.float32 and obs["proprio"].shape == (2, 8)
     assert obs["instruction"] == ["push the blue cube onto the red and white target"] * 2
-    res = env.chunk_step(torch.as_tensor(_actions(0, (2, 3, 7))))
+    res = env.chunk_step(torch.as_tensor(random_actions(0, (2, 3, 7))))
     assert res.reward.shape == (2, 3) and res.terminated.dtype == torch.bool and res.truncated.shape == (2, 3)
     assert isinstance(res.info["executed"], np.ndarray) and res.info["executed"].all()
     assert res.info["reset_id"].tolist() == [4, 5]
@@ -84,7 +81,7 @@ def test_equal_reset_ids_give_identical_states_and_the_cpu_backends_state(env):
         ref = cpu.reset(7)
         np.testing.assert_array_equal(obs["images"]["main"][0].numpy(), ref["images"]["main"])
         np.testing.assert_array_equal(obs["proprio"][0].numpy(), ref["proprio"])
-        a = _actions(3, (2, 4, 7))
+        a = random_actions(3, (2, 4, 7))
         res = env.chunk_step(a)
         steps = [cpu.step(a[0, k]) for k in range(4)]
         np.testing.assert_allclose(res.reward[0].numpy(), [s.reward for s in steps], rtol=1e-6)
@@ -100,8 +97,8 @@ def test_an_episode_ending_mid_chunk_stops_executing_and_auto_resets_from_the_cu
     env.set_reset_cursor(40)
     env.reset()
     assert env.get_reset_cursor() == 42
-    first = env.chunk_step(_actions(1, (2, MAX_STEPS - 2, 7)))
-    res = env.chunk_step(_actions(2, (2, 4, 7)))
+    first = env.chunk_step(random_actions(1, (2, MAX_STEPS - 2, 7)))
+    res = env.chunk_step(random_actions(2, (2, 4, 7)))
     assert res.info["executed"].tolist() == [[True, True, False, False]] * 2
     assert bool((res.reward[:, 2:] == 0).all())
     assert bool(res.truncated[:, 1:].all()) and not bool(res.truncated[:, 0].any()) and not bool(res.terminated.any())
@@ -120,7 +117,7 @@ def test_final_obs_of_an_episode_ending_mid_chunk_is_its_last_executed_frame(env
     """Steps before the chunk's last run with observations off; an ending step renders its own frame."""
     env.auto_reset = True
     env.reset([11, 11])
-    a = _actions(4, (2, MAX_STEPS, 7))
+    a = random_actions(4, (2, MAX_STEPS, 7))
     env.chunk_step(a[:, : MAX_STEPS - 2])
     whole = env.chunk_step(np.concatenate([a[:, MAX_STEPS - 2:], a[:, :2]], 1))  # ends at its 2nd of 4 steps
     env.reset([11, 11])
@@ -136,16 +133,16 @@ def test_fixed_length_mode_ignores_actions_after_done(env):
     try:
         env.reset([9, 9])
         for i in range(MAX_STEPS):
-            last = env.step(_actions(i, (2, 7)))
+            last = env.step(random_actions(i, (2, 7)))
         assert bool(last.truncated.all()) and last.info["episode_done"].all()
         cursor = env.get_reset_cursor()
-        after = env.chunk_step(_actions(99, (2, 3, 7)))
+        after = env.chunk_step(random_actions(99, (2, 3, 7)))
         assert not after.info["executed"].any() and not after.info["episode_done"].any()
         assert bool((after.reward == 0).all()) and bool(after.truncated.all()) and not bool(after.terminated.any())
         torch.testing.assert_close(after.obs["images"]["main"], last.obs["images"]["main"], rtol=0, atol=0)
         assert env.get_reset_cursor() == cursor
         env.reset([9], env_ids=[0])
-        mixed = env.step(_actions(5, (2, 7)))
+        mixed = env.step(random_actions(5, (2, 7)))
         assert mixed.info["executed"].tolist() == [True, False]
         assert mixed.truncated.tolist() == [False, True]
     finally:
@@ -153,7 +150,7 @@ def test_fixed_length_mode_ignores_actions_after_done(env):
 
 
 def test_async_chunks_per_scene_equal_a_synchronous_chunk(env):
-    a = _actions(6, (2, 2, 7))
+    a = random_actions(6, (2, 2, 7))
     env.reset([10, 12])
     sync = env.chunk_step(a)
     env.reset([10, 12])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from random_actions import random_actions
 
 pytestmark = pytest.mark.gpu
 
@@ -30,16 +31,12 @@ def env():
     e.close()
 
 
-def _actions(seed: int, shape: tuple[int, ...]) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-0.5, 0.5, size=shape).astype(np.float32)
-
-
 def test_tensors_live_on_the_gpu(env):
     assert env.spec.extras["device"].startswith("cuda") and env.worker_env_ids() == [[0, 1, 2, 3], [4, 5, 6, 7]]
     obs = env.reset(list(range(8)))
     assert obs["images"]["main"].is_cuda and obs["images"]["main"].shape == (8, 64, 64, 3)
     assert obs["proprio"].is_cuda
-    res = env.chunk_step(_actions(0, (8, 2, 7)))
+    res = env.chunk_step(random_actions(0, (8, 2, 7)))
     assert res.reward.is_cuda and res.terminated.is_cuda and res.obs["images"]["main"].is_cuda
     assert isinstance(res.info["episode_done"], np.ndarray)
 
@@ -57,7 +54,7 @@ def test_a_reset_id_names_one_state_whatever_is_reset_with_it(env):
 
 def test_a_partial_reset_leaves_the_other_envs_of_the_scene_running(env):
     env.reset(list(range(8)))
-    a = _actions(1, (8, 3, 7))
+    a = random_actions(1, (8, 3, 7))
     ref = env.chunk_step(a)
     env.reset(list(range(8)))
     env.chunk_step(a[:, :2])
@@ -72,8 +69,8 @@ def test_a_partial_reset_leaves_the_other_envs_of_the_scene_running(env):
 def test_async_chunks_take_whole_scenes(env):
     env.reset(list(range(8)))
     with pytest.raises(ValueError, match="part of a GPU scene"):
-        env.chunk_step_async(_actions(0, (2, 1, 7)), [0, 1])
-    a = _actions(2, (8, 2, 7))
+        env.chunk_step_async(random_actions(0, (2, 1, 7)), [0, 1])
+    a = random_actions(2, (8, 2, 7))
     sync = env.chunk_step(a)
     env.reset(list(range(8)))
     env.chunk_step_async(a[4:], [4, 5, 6, 7])
