@@ -1,5 +1,5 @@
 """The LIBERO recipes (configs/libero/): every one loads, names its source and plans on this CPU; the
-tiny smoke variant of the OFT + GRPO recipe trains one iteration on the real simulator (slow tier)."""
+OFT + GRPO smoke recipe (libero/smoke_grpo_oft) trains one iteration at 2 envs on the real simulator (slow tier)."""
 
 from __future__ import annotations
 
@@ -31,14 +31,26 @@ def test_recipe_loads_names_its_source_and_plans(name):
     assert plan.backend == "local" and plan.env.workers == config.env.num_envs  # LIBERO: a process per env
 
 
+def test_smoke_recipe_is_the_spatial_recipe_on_one_task_with_a_tiny_policy():
+    smoke, full = load_config("libero/smoke_grpo_oft"), load_config("libero/libero_spatial_grpo_oft")
+    assert (smoke.env.task, smoke.env.num_envs, smoke.runner.iterations) == ("libero_spatial/0", 8, 2)
+    assert (smoke.model.family, smoke.model.size, smoke.model.pretrained) == ("openvla_oft", "tiny", None)
+    assert smoke.rollout.steps_per_iteration * smoke.model.action_chunk == smoke.env.max_episode_steps == 128
+    assert smoke.algorithm == full.algorithm and smoke.env.num_envs == full.algorithm.group_size  # one group
+    assert (smoke.env.image_protocol, smoke.env.image_size, smoke.env.cameras) == ("openvla", 224, ("main",))
+    assert plan_for(smoke).env.workers == 8
+
+
 @pytest.mark.slow
 @pytest.mark.libero
 def test_smoke_variant_trains_one_iteration_on_libero(tmp_path):
     from vla_rl.runner.loop import Runner
     from vla_rl.metrics_log import read_metrics
 
-    config = load_config("libero/smoke_grpo_oft", [f"runner.output_dir={tmp_path}"])
-    assert (config.env.num_envs, config.runner.iterations) == (2, 1)
+    # The recipe's two iterations of one group of 8 take minutes: here 2 envs, one iteration, 8-step episodes.
+    tiny = ["env.num_envs=2", "algorithm.group_size=2", "env.max_episode_steps=8", "rollout.steps_per_iteration=1",
+            "runner.iterations=1", "runner.eval_episodes=2", "env.image_size=64", "env.image_protocol=raw"]
+    config = load_config("libero/smoke_grpo_oft", [*tiny, f"runner.output_dir={tmp_path}"])
     runner = Runner(config, progress=False)
     try:
         summary = runner.run()
