@@ -1,5 +1,5 @@
 """vla_rl/runner/update.py itself: `compute_advantages` and `update_policy` on small buffers, checked
-against numbers worked out by hand or by a naive per-element loop.
+against numbers worked out by hand or by the naive per-step GAE loop of tests/algorithms/test_alg_gae.py.
 
 The policy is a table: one free log-prob per stored sample (and one free value), so the ratio of each
 sample is set exactly and every gradient the loss gives can be read off the table after the step. The
@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from algorithms.test_alg_gae import reference_gae  # the naive per-step GAE loop (tests/ is on sys.path)
 from vla_rl.config.algorithm import AlgorithmConfig
 from vla_rl.config.schema import RolloutConfig
 from vla_rl.engines.single import SingleEngine
@@ -198,26 +199,6 @@ def test_reference_kl_is_reported_in_the_first_epoch_and_penalised_only_with_kl_
 # ------------------------------------------------------------------------------------------- advantages
 
 
-def naive_gae(rewards, values, terminated, truncated, bootstrap, last_values, gamma, lam):
-    """GAE one environment and one step at a time, as the definition reads."""
-    t_len, n = rewards.shape
-    adv = torch.zeros(t_len, n, dtype=torch.float64)
-    for env in range(n):
-        running = 0.0
-        for t in reversed(range(t_len)):
-            if terminated[t, env]:
-                next_value, follow = 0.0, 0.0
-            elif truncated[t, env]:
-                next_value, follow = float(bootstrap[t, env]), 0.0
-            else:
-                next_value = float(values[t + 1, env] if t + 1 < t_len else last_values[env])
-                follow = 1.0
-            delta = float(rewards[t, env]) + gamma * next_value - float(values[t, env])
-            running = delta + gamma * lam * follow * running
-            adv[t, env] = running
-    return adv, adv + values.double()
-
-
 @pytest.mark.parametrize("normalize", [False, True])
 def test_window_advantages_match_a_naive_gae_loop(normalize):
     gen = torch.Generator().manual_seed(3)
@@ -233,7 +214,8 @@ def test_window_advantages_match_a_naive_gae_loop(normalize):
     algo = AlgorithmConfig(gamma=0.9, gae_lambda=0.8, normalize_advantages=normalize)
     metrics = compute_advantages(algo, buffer, last)
 
-    adv, ret = naive_gae(rewards[..., 0], values, terminated[..., 0], truncated[..., 0], bootstrap, last, 0.9, 0.8)
+    adv = reference_gae(rewards[..., 0], values, terminated[..., 0], truncated[..., 0], bootstrap, last, 0.9, 0.8)
+    ret = adv + values.double()
     torch.testing.assert_close(buffer["returns"].double(), ret, rtol=1e-5, atol=1e-5)
     if normalize:
         adv = (adv - adv.mean()) / (adv.std() + algo.adv_eps)
