@@ -285,3 +285,31 @@ def test_reload_takes_the_run_sampler_and_adds_missing_heads(make_obs, tmp_path)
 def test_config_errors_name_the_fix(keys, words):
     with pytest.raises(ConfigError, match=words):
         ModelConfig(family="pi0", **keys)
+
+
+@pytest.mark.parametrize("granularity", ["token", "action", "chunk"])
+@pytest.mark.parametrize("algo", ["ppo", "grpo"])
+def test_first_epoch_ratios_are_one(policy, make_obs, algo, granularity):
+    """The runner's first minibatch of the first epoch, on minibatches smaller than the act() batches: the chain's
+    log-prob recomputed by evaluate() is act()'s, so every PPO/GRPO ratio is 1 and nothing is clipped."""
+    from vla_rl.algorithms import POLICY_LOSSES
+
+    torch.manual_seed(5)
+    steps = [policy.act(make_obs(4, seed=s, proprio_dim=PROPRIO, wrist=True), temperature=0.9) for s in range(2)]
+    inputs = {k: torch.cat([s.forward_inputs[k] for s in steps]) for k in steps[0].forward_inputs}
+    old, values = torch.cat([s.logprobs for s in steps]), torch.cat([s.values for s in steps])
+    n = old.shape[0]
+    advantages, mask = torch.randn(n, generator=torch.Generator().manual_seed(0)), torch.ones(n, 3, dtype=torch.bool)
+    loss = POLICY_LOSSES.get(algo)
+    for index in torch.randperm(n, generator=torch.Generator().manual_seed(1)).chunk(3):
+        ev = policy.evaluate({k: v[index] for k, v in inputs.items()}, temperature=0.9)
+        args = dict(logprobs=ev.logprobs, old_logprobs=old[index], advantages=advantages[index], mask=mask[index],
+                    entropy=ev.entropy, ref_logprobs=None, traj_ids=index, logprob_granularity=granularity,
+                    loss_agg="traj_equal", clip_ratio_low=0.2, clip_ratio_high=0.28, dual_clip=None,
+                    entropy_coef=0.0, kl_coef=0.0, kl_estimator="k3")
+        if loss.needs_critic:
+            args.update(values=ev.values, old_values=values[index], returns=advantages[index], value_clip=None,
+                        huber_delta=None, vf_coef=0.5)
+        out = loss.fn(**args)
+        assert abs(float(out.metrics["ratio_mean"]) - 1) < 1e-3 and abs(float(out.metrics["ratio_max"]) - 1) < 2e-3
+        assert float(out.metrics["clip_fraction"]) == 0 and abs(float(out.metrics["approx_kl"])) < 1e-6
