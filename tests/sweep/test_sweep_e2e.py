@@ -27,9 +27,10 @@ from vla_rl.sweep.results import effective_rows
 
 pytestmark = pytest.mark.slow
 
-BUDGET = 96
-"""Env steps per run: GRPO 8 iterations of 12, so it is still training when killed after its first
-checkpoint (iteration 3)."""
+BUDGET = 480
+"""Env steps per run: GRPO 40 iterations of 12, so it is still training when killed after its first
+checkpoint (iteration 3). On a quiet machine an iteration takes ~0.3 s: at 8 iterations (96) the run
+finished before the kill landed."""
 REPO = Path(__file__).resolve().parents[2]
 
 
