@@ -8,9 +8,10 @@ mesh that only visual geoms use (contype = conaffinity = 0) and that has `MIN_TR
 
 untextured meshes (the Panda's links, its pedestal: ~55% of a libero_spatial scene's faces) are welded
 (corners at one position merged) and decimated by quadric edge collapse (`fast-simplification`) to
-`keep_fraction` of their faces, with fresh smooth normals. Textured meshes (bowls, boxes, plates) stay:
-decimating them with their UV seams kept as borders (tried) either barely reduced them or tore thin
-shapes such as a plate's rim, which a policy must see.
+`keep_fraction` of their faces, with fresh smooth normals. Textured meshes are decimated only from
+`MIN_TEXTURED_TRIANGLES` faces (the over-tessellated scanned objects: bowls, the cookie box), welded on
+position and texture coordinate with their UV seams kept as borders; smaller textured ones (a plate) stay,
+since decimating them tore thin shapes such as a plate's rim, which a policy must see.
 
 The lighter mesh is written into the first slots of the mesh's own vertex, normal, texcoord and face
 blocks and `mesh_facenum` is lowered; the renderer reads only that many faces. Collision meshes, masses
