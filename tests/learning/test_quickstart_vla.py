@@ -5,6 +5,7 @@ action tokens, a chunk decoded in one pass)."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from vla_rl.config.loader import load_config
 from vla_rl.models.registry import build_policy
@@ -38,3 +39,22 @@ def test_micro_oft_policy_decodes_a_chunk_of_action_tokens_in_one_pass():
     assert out.forward_inputs["input_ids"].shape[0] == 3  # the language prompt is part of the input
     again = policy.evaluate(out.forward_inputs)
     np.testing.assert_allclose(again.logprobs.detach().numpy(), out.logprobs.numpy(), atol=1e-5)
+
+
+def test_micro_oft_action_slots_are_told_apart():
+    """OFT's action slots enter the LM as zero vectors, so in the first block their queries are zero and every slot
+    attends uniformly to the same keys; only from the second block on do positions separate them. With one LM block,
+    13 of a 2 x 7 chunk's 14 slot states were the same vector (one shared token distribution): `micro` needs two."""
+    config = load_config("quickstart_vla")
+    policy = build_policy(config.model, action_dim=7, cameras=("main",), proprio_dim=9, seed=0,
+                          gripper_convention="open_positive")
+    rng = np.random.default_rng(0)
+    obs = {"images": {"main": rng.integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)},
+           "proprio": rng.normal(size=(2, 9)).astype(np.float32),
+           "instruction": ["push the cube to the goal region in front of it"] * 2}
+    with torch.no_grad():
+        slots, _ = policy._slots(policy.prepare(obs))
+    assert slots.shape[:2] == (2, 14)
+    distance = torch.cdist(slots[0], slots[0])
+    off_diagonal = distance[~torch.eye(14, dtype=torch.bool)]
+    assert float(off_diagonal.min()) > 1e-3, "two action slots have the same hidden state"

@@ -58,9 +58,11 @@ class OpenVLASize:
 SIZES: dict[str, OpenVLASize] = {
     # Fast enough on a 2-core CPU for PPO smoke runs: 16 patches, 2 blocks per part.
     "tiny": OpenVLASize(64, 16, 64, 2, 2, 4, 64, 2, 2, 128, 128, 2, 4, 4, 256, 128),
-    # The CPU learning recipes (configs/quickstart_vla.yaml): 16 patches, one block per tower, one LM block;
-    # ~2.7x the tiny CNN's act() time at 64 envs, where "tiny" is ~9x (measured side by side under load).
-    "micro": OpenVLASize(64, 16, 32, 1, 2, 4, 32, 1, 2, 64, 64, 1, 4, 4, 128, 64),
+    # The CPU learning recipes (configs/quickstart_vla.yaml): 16 patches, one block per tower, two LM blocks.
+    # Two, not one: OFT's action slots are zero vectors, so in the first block their queries are zero and every
+    # slot attends uniformly to the same keys; only from the second block on do positions tell them apart
+    # (with one block, 13 of a 2 x 7 chunk's 14 slot states were one vector; tests/learning/test_quickstart_vla.py).
+    "micro": OpenVLASize(64, 16, 32, 1, 2, 4, 32, 1, 2, 64, 64, 2, 4, 4, 128, 64),
     # A step up for CPU experiments that need to learn something: 64 patches, 4 LM blocks.
     "small": OpenVLASize(128, 16, 128, 3, 4, 4, 128, 3, 4, 256, 256, 4, 8, 8, 688, 256),
     # OpenVLA-7B (dinosiglip-vit-so-224px + llama2-7b): for shape reference and GPU use only.
