@@ -32,13 +32,13 @@ def build(data):
 def test_defaults_are_the_ppo_recipe():
     cfg = build({})
     assert (cfg.name, cfg.advantage, cfg.uses_critic, cfg.uses_groups) == ("ppo", "gae", True, False)
-    assert (cfg.clip_ratio, cfg.clip_high, cfg.dual_clip, cfg.value_clip) == (0.2, 0.2, 3.0, 0.2)
+    assert (cfg.clip_ratio, cfg.clip_ratio_high, cfg.dual_clip, cfg.value_clip) == (0.2, None, 3.0, 0.2)
     assert (cfg.gamma, cfg.gae_lambda, cfg.lr, cfg.value_lr) == (0.99, 0.95, 1e-4, 3e-3)
 
 
 def test_grpo_recipe_builds():
     cfg = build(GRPO)
-    assert not cfg.uses_critic and cfg.uses_groups and cfg.clip_high == 0.28 and cfg.group_size == 8
+    assert not cfg.uses_critic and cfg.uses_groups and cfg.clip_ratio_high == 0.28 and cfg.group_size == 8
     assert build({**GRPO, "advantage": "rloo", "grpo_std_normalize": False}).advantage == "rloo"
     assert build(to_dict(cfg)) == cfg
 
@@ -135,7 +135,8 @@ def test_any_setting_either_builds_consistently_or_is_a_config_error(data):
     assert cfg.uses_critic == ESTIMATOR_NEEDS_CRITIC[cfg.advantage]
     assert POLICY_LOSSES.get(cfg.name).needs_critic == cfg.uses_critic
     assert not cfg.uses_groups or cfg.group_size >= 2
-    assert cfg.clip_high > 0 and 0 < cfg.clip_ratio < 1 and (cfg.dual_clip is None or cfg.dual_clip > 1)
+    assert cfg.clip_ratio_high is None or cfg.clip_ratio_high > 0
+    assert 0 < cfg.clip_ratio < 1 and (cfg.dual_clip is None or cfg.dual_clip > 1)
     assert build(to_dict(cfg)) == cfg
 
 

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vla_rl.algorithms import grpo_loss, loss_weights, mask_to_granularity, to_granularity
+from vla_rl.algorithms import actor_loss, loss_weights, mask_to_granularity, to_granularity
 
 F, T_ = False, True
 
@@ -101,9 +101,9 @@ def test_policy_loss_matches_reference_for_every_granularity_and_aggregation(gra
     adv = torch.randn(N, generator=g, dtype=torch.float64)
     mask = torch.rand(N, K, generator=g) < 0.7
     traj = torch.tensor([0, 0, 1, 1, 1, 2])
-    out = grpo_loss(logprobs=lp, old_logprobs=old, advantages=adv, mask=mask, entropy=None, ref_logprobs=None,
-                    traj_ids=traj, logprob_granularity=granularity, loss_agg=agg, clip_ratio_low=0.2,
-                    clip_ratio_high=0.28, dual_clip=2.0, entropy_coef=0.0, kl_coef=0.0, kl_estimator="k3")
+    out = actor_loss(logprobs=lp, old_logprobs=old, advantages=adv, action_mask=mask, entropy=None,
+                     ref_logprobs=None, traj_ids=traj, logprob_granularity=granularity, loss_agg=agg, clip_ratio=0.2,
+                     clip_ratio_high=0.28, dual_clip=2.0, entropy_coef=0.0, kl_coef=0.0, kl_estimator="k3")
     expected = reference_loss(lp, old, adv, mask, traj, granularity, agg, 0.2, 0.28, 2.0)
     assert out.terms["policy_loss"].item() == pytest.approx(expected, rel=1e-9)
     assert out.total().item() == pytest.approx(expected, rel=1e-9)
@@ -124,11 +124,11 @@ def test_masked_positions_receive_zero_gradient(n, k, a, seed, granularity, agg,
     lp = (-torch.rand(n, k, a, generator=g, dtype=torch.float64)).requires_grad_()
     entropy = torch.rand(n, k, a, generator=g, dtype=torch.float64).requires_grad_()
     ref = -torch.rand(n, k, a, generator=g, dtype=torch.float64)
-    out = grpo_loss(logprobs=lp, old_logprobs=old, advantages=torch.randn(n, generator=g, dtype=torch.float64),
-                    mask=mask, entropy=entropy, ref_logprobs=ref if use_kl else None,
-                    traj_ids=torch.arange(n) // 2, logprob_granularity=granularity, loss_agg=agg,
-                    clip_ratio_low=0.2, clip_ratio_high=0.2, dual_clip=3.0, entropy_coef=0.01,
-                    kl_coef=0.1 if use_kl else 0.0, kl_estimator="k3")
+    out = actor_loss(logprobs=lp, old_logprobs=old, advantages=torch.randn(n, generator=g, dtype=torch.float64),
+                     action_mask=mask, entropy=entropy, ref_logprobs=ref if use_kl else None,
+                     traj_ids=torch.arange(n) // 2, logprob_granularity=granularity, loss_agg=agg,
+                     clip_ratio=0.2, clip_ratio_high=0.2, dual_clip=3.0, entropy_coef=0.01,
+                     kl_coef=0.1 if use_kl else 0.0, kl_estimator="k3")
     out.total().backward()
     assert torch.isfinite(out.total())
     assert (lp.grad[~mask] == 0).all() and (entropy.grad[~mask] == 0).all()

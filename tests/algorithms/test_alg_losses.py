@@ -11,7 +11,7 @@ from vla_rl.algorithms import (
     clipped_policy_loss,
     group_ids_from_size,
     grpo_advantages,
-    grpo_loss,
+    actor_loss,
     kl_penalty,
     ppo_loss,
     value_loss,
@@ -24,7 +24,7 @@ def one_element(ratio, adv, low=0.2, high=0.28, dual=None):
     """Loss and d loss / d logprob of a single element with the given ratio and advantage."""
     lp = torch.tensor([math.log(ratio)], dtype=D, requires_grad=True)
     loss, stats = clipped_policy_loss(lp, torch.zeros(1, dtype=D), torch.tensor([adv], dtype=D), torch.ones(1, dtype=D),
-                                      clip_ratio_low=low, clip_ratio_high=high, dual_clip=dual)
+                                      clip_ratio=low, clip_ratio_high=high, dual_clip=dual)
     loss.backward()
     return loss.item(), lp.grad.item(), {k: v.item() for k, v in stats.items()}
 
@@ -64,7 +64,7 @@ def test_diagnostics_over_weighted_elements():
     lp = torch.log(torch.tensor([1.0, 1.5, 0.5, 9.0], dtype=D))
     adv = torch.tensor([1.0, 1.0, -1.0, 1.0], dtype=D)
     w = torch.tensor([1 / 3, 1 / 3, 1 / 3, 0.0], dtype=D)  # the last element is masked
-    _, stats = clipped_policy_loss(lp, torch.zeros(4, dtype=D), adv, w, clip_ratio_low=0.2, clip_ratio_high=0.2, dual_clip=None)
+    _, stats = clipped_policy_loss(lp, torch.zeros(4, dtype=D), adv, w, clip_ratio=0.2, clip_ratio_high=0.2, dual_clip=None)
     assert stats["clip_fraction"].item() == pytest.approx(2 / 3)
     assert stats["ratio_max"].item() == pytest.approx(1.5)
     k3 = [r - 1 - math.log(r) for r in (1.0, 1.5, 0.5)]
@@ -136,14 +136,14 @@ def batch(seed=0, n=4, k=2, a=3):
         logprobs=(old + 0.1 * torch.randn(n, k, a, generator=g, dtype=D)).requires_grad_(),
         old_logprobs=old,
         advantages=torch.randn(n, generator=g, dtype=D),
-        mask=torch.ones(n, dtype=torch.bool),
+        action_mask=torch.ones(n, dtype=torch.bool),
         entropy=torch.rand(n, k, a, generator=g, dtype=D),
         ref_logprobs=None,
         traj_ids=None,
     )
 
 
-ACTOR = dict(logprob_granularity="action", loss_agg="token_mean", clip_ratio_low=0.2, clip_ratio_high=0.28,
+ACTOR = dict(logprob_granularity="action", loss_agg="token_mean", clip_ratio=0.2, clip_ratio_high=0.28,
              dual_clip=3.0, entropy_coef=0.0, kl_coef=0.0, kl_estimator="k3")
 
 
@@ -170,16 +170,16 @@ def test_ppo_terms_sum_and_coefficients():
 def test_kl_term_only_with_coefficient_and_reference():
     b = batch()
     ref = b["old_logprobs"] - 0.2
-    out = grpo_loss(**{**b, "ref_logprobs": ref}, **{**ACTOR, "kl_coef": 0.1})
+    out = actor_loss(**{**b, "ref_logprobs": ref}, **{**ACTOR, "kl_coef": 0.1})
     per_token = KL_ESTIMATORS.get("k3")(b["logprobs"].detach(), ref)
     assert out.metrics["kl"] == pytest.approx(per_token.mean().item())
     assert out.terms["kl_loss"].item() == pytest.approx(0.1 * per_token.mean().item())
     with pytest.raises(ValueError, match="needs ref_logprobs"):
-        grpo_loss(**b, **{**ACTOR, "kl_coef": 0.1})
+        actor_loss(**b, **{**ACTOR, "kl_coef": 0.1})
     with pytest.raises(ValueError, match="kl_coef is 0"):
-        grpo_loss(**{**b, "ref_logprobs": ref}, **ACTOR)
+        actor_loss(**{**b, "ref_logprobs": ref}, **ACTOR)
     with pytest.raises(ValueError, match="ref_logprobs requires grad"):
-        grpo_loss(**{**b, "ref_logprobs": ref.clone().requires_grad_()}, **{**ACTOR, "kl_coef": 0.1})
+        actor_loss(**{**b, "ref_logprobs": ref.clone().requires_grad_()}, **{**ACTOR, "kl_coef": 0.1})
 
 
 @pytest.mark.parametrize("name", ["old_logprobs", "advantages"])
@@ -187,7 +187,7 @@ def test_refuses_stored_inputs_with_grad(name):
     b = batch()
     b[name] = b[name].clone().requires_grad_()
     with pytest.raises(ValueError, match=f"{name} requires grad"):
-        grpo_loss(**b, **ACTOR)
+        actor_loss(**b, **ACTOR)
 
 
 @pytest.mark.parametrize("name", ["old_values", "returns"])
@@ -201,9 +201,9 @@ def test_ppo_refuses_stored_critic_inputs_with_grad(name):
 def test_shape_and_entropy_errors_name_the_input():
     b = batch()
     with pytest.raises(ValueError, match="advantages has shape"):
-        grpo_loss(**{**b, "advantages": torch.zeros(3, dtype=D)}, **ACTOR)
+        actor_loss(**{**b, "advantages": torch.zeros(3, dtype=D)}, **ACTOR)
     with pytest.raises(ValueError, match="entropy_coef=0.01 needs entropy"):
-        grpo_loss(**{**b, "entropy": None}, **{**ACTOR, "entropy_coef": 0.01})
+        actor_loss(**{**b, "entropy": None}, **{**ACTOR, "entropy_coef": 0.01})
     with pytest.raises(ValueError, match="values has shape"):
         ppo_loss(**b, **{**critic(), "values": torch.zeros(4, 1, dtype=D)}, **ACTOR, value_clip=None, huber_delta=None, vf_coef=0.5)
     with pytest.raises(ValueError, match="values is missing: one value per sample"):  # a policy without a value head
@@ -212,7 +212,7 @@ def test_shape_and_entropy_errors_name_the_input():
 
 def test_registry_entries():
     assert POLICY_LOSSES.get("ppo").needs_critic and POLICY_LOSSES.get("ppo").fn is ppo_loss
-    assert POLICY_LOSSES.get("grpo").fn is grpo_loss and not POLICY_LOSSES.get("rloo").needs_critic
+    assert POLICY_LOSSES.get("grpo").fn is actor_loss and not POLICY_LOSSES.get("rloo").needs_critic
 
 
 def test_policy_improves_on_a_token_bandit():
@@ -230,8 +230,9 @@ def test_policy_improves_on_a_token_bandit():
         adv = grpo_advantages(returns, group_ids_from_size(n, 8), std_normalize=True, eps=1e-6, filter_equal=True)
         for _ in range(2):
             lp = torch.distributions.Categorical(logits=logits.expand(n, k, a, vocab)).log_prob(tokens)
-            out = grpo_loss(logprobs=lp, old_logprobs=old, advantages=adv.advantages, mask=adv.keep, entropy=None,
-                            ref_logprobs=None, traj_ids=torch.arange(n), **{**ACTOR, "loss_agg": "traj_equal"})
+            out = actor_loss(logprobs=lp, old_logprobs=old, advantages=adv.advantages, action_mask=adv.keep,
+                             entropy=None, ref_logprobs=None, traj_ids=torch.arange(n),
+                             **{**ACTOR, "loss_agg": "traj_equal"})
             opt.zero_grad()
             out.total().backward()
             opt.step()

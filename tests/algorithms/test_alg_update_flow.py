@@ -58,8 +58,8 @@ def rollout(policy, gen):
 
 
 def loss_args(cfg):
-    return dict(logprob_granularity=cfg.logprob_granularity, loss_agg=cfg.loss_agg, clip_ratio_low=cfg.clip_ratio,
-                clip_ratio_high=cfg.clip_high, dual_clip=cfg.dual_clip, entropy_coef=cfg.entropy_coef,
+    return dict(logprob_granularity=cfg.logprob_granularity, loss_agg=cfg.loss_agg, clip_ratio=cfg.clip_ratio,
+                clip_ratio_high=cfg.clip_ratio_high, dual_clip=cfg.dual_clip, entropy_coef=cfg.entropy_coef,
                 kl_coef=cfg.kl_coef, kl_estimator=cfg.kl_estimator)
 
 
@@ -86,8 +86,8 @@ def test_ppo_flow():
         for mb in torch.randperm(T * N_ENV, generator=gen).chunk(cfg.num_minibatches):
             lp, ent, v = policy.evaluate(flat_obs[mb], tokens[mb])
             out = POLICY_LOSSES.get(cfg.name).fn(
-                logprobs=lp, old_logprobs=old_logprobs[mb], advantages=adv[mb], mask=action_mask[mb], entropy=ent,
-                ref_logprobs=None, traj_ids=traj[mb], values=v, old_values=values[mb], returns=ret[mb],
+                logprobs=lp, old_logprobs=old_logprobs[mb], advantages=adv[mb], action_mask=action_mask[mb],
+                entropy=ent, ref_logprobs=None, traj_ids=traj[mb], values=v, old_values=values[mb], returns=ret[mb],
                 value_clip=cfg.value_clip, huber_delta=cfg.huber_delta, vf_coef=cfg.vf_coef, **loss_args(cfg))
             opt.zero_grad()
             out.total().backward()
@@ -118,7 +118,7 @@ def test_grpo_flow():
     traj = torch.arange(N_ENV).expand(T, N_ENV).flatten()
     adv, mask = adv.flatten(), mask.reshape(-1, K)
     lp, ent, _ = policy.evaluate(obs.reshape(-1, OBS), tokens)
-    out = POLICY_LOSSES.get(cfg.name).fn(logprobs=lp, old_logprobs=old_logprobs, advantages=adv, mask=mask,
+    out = POLICY_LOSSES.get(cfg.name).fn(logprobs=lp, old_logprobs=old_logprobs, advantages=adv, action_mask=mask,
                                          entropy=ent, ref_logprobs=None, traj_ids=traj, **loss_args(cfg))
     opt.zero_grad()
     out.total().backward()

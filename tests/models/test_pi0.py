@@ -303,9 +303,9 @@ def test_first_epoch_ratios_are_one(policy, make_obs, algo, granularity):
     loss = POLICY_LOSSES.get(algo)
     for index in torch.randperm(n, generator=torch.Generator().manual_seed(1)).chunk(3):
         ev = policy.evaluate({k: v[index] for k, v in inputs.items()}, temperature=0.9)
-        args = dict(logprobs=ev.logprobs, old_logprobs=old[index], advantages=advantages[index], mask=mask[index],
-                    entropy=ev.entropy, ref_logprobs=None, traj_ids=index, logprob_granularity=granularity,
-                    loss_agg="traj_equal", clip_ratio_low=0.2, clip_ratio_high=0.28, dual_clip=None,
+        args = dict(logprobs=ev.logprobs, old_logprobs=old[index], advantages=advantages[index],
+                    action_mask=mask[index], entropy=ev.entropy, ref_logprobs=None, traj_ids=index,
+                    logprob_granularity=granularity, loss_agg="traj_equal", clip_ratio=0.2, clip_ratio_high=0.28, dual_clip=None,
                     entropy_coef=0.0, kl_coef=0.0, kl_estimator="k3")
         if loss.needs_critic:
             args.update(values=ev.values, old_values=values[index], returns=advantages[index], value_clip=None,

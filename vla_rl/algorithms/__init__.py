@@ -24,9 +24,11 @@ from vla_rl.algorithms.advantages import (
 from vla_rl.algorithms.aggregation import loss_weights, weighted_sum
 from vla_rl.algorithms.granularity import action_mask_of, expand_to, mask_to_granularity, to_granularity
 from vla_rl.algorithms.losses import (
+    ACTOR_INPUTS,
+    VALUE_INPUTS,
     LossOutput,
+    actor_loss,
     clipped_policy_loss,
-    grpo_loss,
     kl_k1,
     kl_k2,
     kl_k3,
@@ -44,10 +46,12 @@ from vla_rl.algorithms.registries import (
     REWARD_GRANULARITIES,
     AdvantageEstimator,
     Granularity,
+    LossInputs,
     PolicyLoss,
 )
 
 __all__ = [
+    "ACTOR_INPUTS",
     "ADVANTAGE_ESTIMATORS",
     "KL_ESTIMATORS",
     "LOGPROB_GRANULARITIES",
@@ -59,10 +63,13 @@ __all__ = [
     "ChunkRewards",
     "Granularity",
     "GroupAdvantages",
+    "LossInputs",
     "LossOutput",
     "PolicyLoss",
+    "VALUE_INPUTS",
     "action_mask_from_dones",
     "action_mask_of",
+    "actor_loss",
     "broadcast_trajectory_advantages",
     "clipped_policy_loss",
     "expand_to",
@@ -70,7 +77,6 @@ __all__ = [
     "gae",
     "group_ids_from_size",
     "grpo_advantages",
-    "grpo_loss",
     "kl_early_stop",
     "kl_k1",
     "kl_k2",

@@ -8,8 +8,8 @@ so importing the package fills every registry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Literal
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
 
 from vla_rl.registry import Registry
 
@@ -28,13 +28,55 @@ class AdvantageEstimator:
 
 
 @dataclass(frozen=True)
+class LossInputs:
+    """What a loss, or one term of it, reads: every name is the keyword argument it is passed as.
+
+    The learner (`runner/update.py`) feeds a loss exactly these, so a loss declares its inputs once,
+    here, and no caller maps buffer keys or config fields onto arguments by hand.
+    """
+
+    reads: Mapping[str, str] = field(default_factory=dict)
+    """Argument -> rollout buffer key, one row per sample of the minibatch. The names agree except for
+    old_values: the rollout's value estimates, which the buffer stores (and GAE reads) as "values"."""
+    evaluates: tuple[str, ...] = ()
+    """Fields of `policy.evaluate`'s output (logprobs, entropy, values), passed under their names."""
+    reference: bool = False
+    """Takes ref_logprobs: the frozen reference policy's log-probs when kl_coef > 0, else None."""
+    hyperparameters: tuple[str, ...] = ()
+    """`AlgorithmConfig` fields, passed under their names."""
+
+    def __or__(self, other: LossInputs) -> LossInputs:
+        """The inputs of a loss made of both terms."""
+        return LossInputs({**self.reads, **other.reads}, _union(self.evaluates, other.evaluates),
+                          self.reference or other.reference, _union(self.hyperparameters, other.hyperparameters))
+
+    @property
+    def arguments(self) -> frozenset[str]:
+        """Every keyword argument the loss takes."""
+        return frozenset([*self.reads, *self.evaluates, *self.hyperparameters, *(["ref_logprobs"] * self.reference)])
+
+
+def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return first + tuple(name for name in second if name not in first)
+
+
+@dataclass(frozen=True)
 class PolicyLoss:
-    """A registered loss and whether it trains a critic."""
+    """A registered loss and the inputs it declares."""
 
     fn: Callable
-    """The pure function returning a `LossOutput`."""
-    needs_critic: bool
-    """True when the loss also takes values/returns and returns a value_loss term."""
+    """The pure function returning a `LossOutput`; takes exactly `inputs.arguments`, by keyword."""
+    inputs: LossInputs
+    """What `fn` reads from the buffer, the policy's evaluation, the reference and the config."""
+
+    @property
+    def needs_critic(self) -> bool:
+        """True when the loss also trains the value head (it reads evaluated values)."""
+        return "values" in self.inputs.evaluates
+
+    def bind(self, algo) -> dict[str, Any]:
+        """The declared hyperparameters, read from an `AlgorithmConfig` (or anything with those fields)."""
+        return {name: getattr(algo, name) for name in self.inputs.hyperparameters}
 
 
 @dataclass(frozen=True)

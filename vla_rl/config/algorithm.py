@@ -103,11 +103,6 @@ class AlgorithmConfig:
         """Advantages are group-relative: rollouts reset `group_size` environments per reset id."""
         return not ESTIMATOR_NEEDS_CRITIC[self.advantage]
 
-    @property
-    def clip_high(self) -> float:
-        """The upper clip range in effect: clip_ratio_high, or clip_ratio when that is None."""
-        return self.clip_ratio if self.clip_ratio_high is None else self.clip_ratio_high
-
     def __post_init__(self) -> None:
         critic, needs = NAME_USES_CRITIC[self.name], ESTIMATOR_NEEDS_CRITIC[self.advantage]
         check(critic or not needs, f"advantage={self.advantage!r} needs a critic but name={self.name!r} has none; "

@@ -11,8 +11,9 @@ In a data-parallel run each rank holds its own buffer: `comm` (placement/collect
 in one process) makes advantage normalisation use every rank's batch, KL early stopping a decision
 all ranks take together, and the returned metrics the average over ranks.
 
-The estimator's declared inputs ("window" or "group") choose how the buffer is read; no branch
-here names an algorithm.
+The estimator's declared inputs ("window" or "group") choose how the buffer is read, and the loss's
+(`LossInputs`: buffer keys, evaluated fields, reference, config fields) what each minibatch feeds it; no
+branch here names an algorithm or a loss argument.
 """
 
 from __future__ import annotations
@@ -107,61 +108,65 @@ def _minibatch_indices(algo: AlgorithmConfig, buffer: RolloutBuffer, generator: 
         yield (steps + part[None]).reshape(-1)
 
 
+def _epochs(algo: AlgorithmConfig, buffer: RolloutBuffer,
+            generator: torch.Generator) -> Iterator[tuple[int, torch.Tensor]]:
+    """(epoch, minibatch indices) for `algo.update_epochs` passes; each epoch draws its order when it starts."""
+    for epoch in range(algo.update_epochs):
+        for index in _minibatch_indices(algo, buffer, generator):
+            yield epoch, index
+
+
 def reference_kl(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> dict[str, float]:
     """`train/ref_kl`: the mean k3 estimate of KL(policy || reference) per action token over the tokens the
     rollout sampled (every sample, including those of filtered groups): how far training has moved the policy."""
     return {"train/ref_kl": float(KL_ESTIMATORS.get("k3")(logprobs, ref_logprobs).mean())}
 
 
+def _reference_pass(algo: AlgorithmConfig, ref_policy, mb_inputs: dict[str, torch.Tensor], logprobs: torch.Tensor,
+                    first_epoch: bool, temperature: float) -> tuple[torch.Tensor | None, dict[str, float]]:
+    """The reference's log-probs for the loss (None unless kl_coef > 0) and, in the first epoch, `train/ref_kl`."""
+    if ref_policy is None or not (algo.kl_coef > 0 or first_epoch):
+        return None, {}
+    with torch.no_grad():
+        ref_logprobs = ref_policy.evaluate(mb_inputs, temperature=temperature).logprobs
+    ref_kl = reference_kl(logprobs.detach(), ref_logprobs) if first_epoch else {}
+    return (ref_logprobs if algo.kl_coef > 0 else None), ref_kl
+
+
 def update_policy(algo: AlgorithmConfig, rollout: RolloutConfig, policy, engine, buffer: RolloutBuffer,
                   generator: torch.Generator, ref_policy=None, comm: Collective = ONE_PROCESS) -> dict[str, float]:
-    """`algo.update_epochs` passes of minibatch updates over the buffer; returns mean diagnostics."""
+    """`algo.update_epochs` passes of minibatch updates over the buffer; returns mean diagnostics.
+
+    The loss registered under `algo.name` gets what its `LossInputs` declare: buffer rows, fields of the
+    policy's evaluation, the reference's log-probs, and its hyperparameters bound from `algo`."""
     loss = POLICY_LOSSES.get(algo.name)
     if algo.kl_coef > 0 and ref_policy is None:
         raise ValueError("algorithm.kl_coef > 0 needs a frozen reference policy on the actor (ref_policy)")
+    hyperparameters = loss.bind(algo)
     inputs = buffer.flat_forward_inputs()
-    batch = {key: buffer.flat(key) for key in ("old_logprobs", "advantages", "returns", "values", "action_mask",
-                                               "traj_ids")}
+    stored = {name: buffer.flat(key) for name, key in loss.inputs.reads.items()}
     per_minibatch: list[dict[str, float]] = []
     stopped_early = False
-    for epoch in range(algo.update_epochs):
-        first_epoch = epoch == 0
-        for index in _minibatch_indices(algo, buffer, generator):
-            mb_inputs = {k: v[index] for k, v in inputs.items()}
-            evaluated = policy.evaluate(mb_inputs, temperature=rollout.temperature)
-            ref_logprobs = None
-            if ref_policy is not None and (algo.kl_coef > 0 or first_epoch):
-                with torch.no_grad():
-                    ref_logprobs = ref_policy.evaluate(mb_inputs, temperature=rollout.temperature).logprobs
-            ref_kl = {}
-            if ref_logprobs is not None and first_epoch:
-                ref_kl = reference_kl(evaluated.logprobs.detach(), ref_logprobs)
-            if algo.kl_coef == 0:
-                ref_logprobs = None  # the diagnostic only: the loss takes no KL term
-            args = dict(
-                logprobs=evaluated.logprobs, old_logprobs=batch["old_logprobs"][index],
-                advantages=batch["advantages"][index], mask=batch["action_mask"][index],
-                entropy=evaluated.entropy, ref_logprobs=ref_logprobs, traj_ids=batch["traj_ids"][index],
-                logprob_granularity=algo.logprob_granularity, loss_agg=algo.loss_agg,
-                clip_ratio_low=algo.clip_ratio, clip_ratio_high=algo.clip_high, dual_clip=algo.dual_clip,
-                entropy_coef=algo.entropy_coef, kl_coef=algo.kl_coef, kl_estimator=algo.kl_estimator)
-            if loss.needs_critic:
-                args.update(values=evaluated.values, old_values=batch["values"][index],
-                            returns=batch["returns"][index], value_clip=algo.value_clip,
-                            huber_delta=algo.huber_delta, vf_coef=algo.vf_coef)
-            out = loss.fn(**args)
-            total = out.total()
-            step_metrics = engine.step(total)
-            per_minibatch.append({**{f"train/{k}": v for k, v in out.metrics.items()},
-                                  **{f"train/{k}": float(v.detach()) for k, v in out.terms.items()},
-                                  "train/loss": float(total.detach()), **step_metrics, **ref_kl})
-            approx_kl = out.metrics.get("approx_kl", 0.0)
-            if comm.world > 1 and algo.target_kl is not None:  # the mean over ranks' minibatches
-                approx_kl = float(comm.sum(torch.tensor([float(approx_kl)], dtype=torch.float64))) / comm.world
-            if kl_early_stop(approx_kl, algo.target_kl):
-                stopped_early = True
-                break
-        if stopped_early:
+    for epoch, index in _epochs(algo, buffer, generator):
+        mb_inputs = {k: v[index] for k, v in inputs.items()}
+        evaluated = policy.evaluate(mb_inputs, temperature=rollout.temperature)
+        ref_logprobs, ref_kl = _reference_pass(algo, ref_policy, mb_inputs, evaluated.logprobs, epoch == 0,
+                                               rollout.temperature)
+        args = {name: rows[index] for name, rows in stored.items()}
+        args.update({name: getattr(evaluated, name) for name in loss.inputs.evaluates})
+        if loss.inputs.reference:
+            args["ref_logprobs"] = ref_logprobs
+        out = loss.fn(**args, **hyperparameters)
+        total = out.total()
+        step_metrics = engine.step(total)
+        per_minibatch.append({**{f"train/{k}": v for k, v in out.metrics.items()},
+                              **{f"train/{k}": float(v.detach()) for k, v in out.terms.items()},
+                              "train/loss": float(total.detach()), **step_metrics, **ref_kl})
+        approx_kl = out.metrics.get("approx_kl", 0.0)
+        if comm.world > 1 and algo.target_kl is not None:  # the mean over ranks' minibatches
+            approx_kl = float(comm.sum(torch.tensor([float(approx_kl)], dtype=torch.float64))) / comm.world
+        if kl_early_stop(approx_kl, algo.target_kl):
+            stopped_early = True
             break
     metrics = mean_metrics(per_minibatch)
     metrics["train/minibatch_updates"] = float(len(per_minibatch))

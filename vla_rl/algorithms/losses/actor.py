@@ -1,4 +1,7 @@
-"""The critic-free clipped loss (GRPO / RLOO): clipped objective + entropy bonus + KL penalty.
+"""The actor's loss: clipped objective + entropy bonus + KL penalty, critic-free.
+
+Registered as "grpo" and "rloo" (the group estimators differ, the loss does not) and the actor part
+of "ppo" (`ppo.ppo_loss`). `ACTOR_INPUTS` declares what it reads.
 
 Inputs are per token as the policy returns them, (N, K, A); the ratio is taken at
 `logprob_granularity` (see `granularity`). Entropy and KL are always per token and aggregated with
@@ -16,22 +19,22 @@ from vla_rl.algorithms.granularity import action_mask_of, expand_to, mask_to_gra
 from vla_rl.algorithms.losses.kl import kl_penalty
 from vla_rl.algorithms.losses.output import LossOutput, to_floats
 from vla_rl.algorithms.losses.policy import clipped_policy_loss
-from vla_rl.algorithms.registries import POLICY_LOSSES, PolicyLoss
+from vla_rl.algorithms.registries import POLICY_LOSSES, LossInputs, PolicyLoss
 
 
-def grpo_loss(
+def actor_loss(
     *,
     logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,
     advantages: torch.Tensor,
-    mask: torch.Tensor,
+    action_mask: torch.Tensor,
     entropy: torch.Tensor | None,
     ref_logprobs: torch.Tensor | None,
     traj_ids: torch.Tensor | None,
     logprob_granularity: str,
     loss_agg: str,
-    clip_ratio_low: float,
-    clip_ratio_high: float,
+    clip_ratio: float,
+    clip_ratio_high: float | None,
     dual_clip: float | None,
     entropy_coef: float,
     kl_coef: float,
@@ -40,7 +43,7 @@ def grpo_loss(
     """Critic-free clipped loss of one minibatch of N samples (chunk-steps).
 
     logprobs (N, K, A) from `policy.evaluate` (with grad); old_logprobs (N, K, A) stored from
-    `policy.act`; advantages (N,) per sample; mask bool (N,) per sample or (N, K) per action;
+    `policy.act`; advantages (N,) per sample; action_mask bool (N,) per sample or (N, K) per action;
     entropy (N, K, A) or None when entropy_coef == 0; ref_logprobs (N, K, A) from the frozen
     reference, given exactly when kl_coef != 0; traj_ids (N,) for loss_agg="traj_equal".
     """
@@ -50,13 +53,13 @@ def grpo_loss(
     require_shape("advantages", advantages, (N,), "one advantage per sample (chunk-step)")
     require_detached("old_logprobs", old_logprobs, "store ActOutput.logprobs detached (act() runs under no_grad)")
     require_detached("advantages", advantages, "compute advantages from detached rollout tensors")
-    action_mask = action_mask_of(mask, N, K)
+    action_mask = action_mask_of(action_mask, N, K)
 
     lp = to_granularity(logprobs, logprob_granularity, action_mask)
     old = to_granularity(old_logprobs, logprob_granularity, action_mask)
     dtype = torch.promote_types(logprobs.dtype, torch.float32)
     weights = loss_weights(mask_to_granularity(action_mask, logprob_granularity, A), loss_agg, traj_ids, dtype)
-    pg, stats = clipped_policy_loss(lp, old, expand_to(advantages, lp), weights, clip_ratio_low=clip_ratio_low,
+    pg, stats = clipped_policy_loss(lp, old, expand_to(advantages, lp), weights, clip_ratio=clip_ratio,
                                     clip_ratio_high=clip_ratio_high, dual_clip=dual_clip)
     stats["pg_loss"] = pg.detach()
     zero = pg.new_zeros(())
@@ -83,5 +86,14 @@ def grpo_loss(
     return LossOutput(terms, to_floats(stats))
 
 
-POLICY_LOSSES.register("grpo")(PolicyLoss(fn=grpo_loss, needs_critic=False))
-POLICY_LOSSES.register("rloo")(PolicyLoss(fn=grpo_loss, needs_critic=False))
+ACTOR_INPUTS = LossInputs(
+    reads={key: key for key in ("old_logprobs", "advantages", "action_mask", "traj_ids")},
+    evaluates=("logprobs", "entropy"),
+    reference=True,
+    hyperparameters=("logprob_granularity", "loss_agg", "clip_ratio", "clip_ratio_high", "dual_clip", "entropy_coef",
+                     "kl_coef", "kl_estimator"),
+)
+"""What `actor_loss` reads."""
+
+POLICY_LOSSES.register("grpo")(PolicyLoss(fn=actor_loss, inputs=ACTOR_INPUTS))
+POLICY_LOSSES.register("rloo")(PolicyLoss(fn=actor_loss, inputs=ACTOR_INPUTS))

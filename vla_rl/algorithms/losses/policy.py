@@ -2,13 +2,14 @@
 
 With ratio r = exp(logp - old_logp) and advantage A, the per-element loss (to minimise) is
 
-    L = max(-A r, -A clip(r, 1 - clip_low, 1 + clip_high))          (PPO, asymmetric clip)
+    L = max(-A r, -A clip(r, 1 - clip_ratio, 1 + clip_ratio_high))  (PPO, asymmetric clip)
     L = min(L, -A c)   where A < 0, when dual_clip = c > 1             (dual-clip PPO, Ye et al. 2020)
 
-Clipping stops the gradient once the ratio has moved past 1 + clip_high on a positive advantage or
-past 1 - clip_low on a negative one (an asymmetric range, clip_high > clip_low, lets rare tokens
-grow: "clip-higher" of DAPO). For A < 0 the plain objective grows without bound in r; the dual
-clip caps it at -A c, which also zeroes the gradient where r > c.
+Clipping stops the gradient once the ratio has moved past 1 + clip_ratio_high on a positive advantage
+or past 1 - clip_ratio on a negative one (an asymmetric range, clip_ratio_high > clip_ratio, lets rare
+tokens grow: "clip-higher" of DAPO; clip_ratio_high=None is the symmetric clip_ratio). For A < 0 the
+plain objective grows without bound in r; the dual clip caps it at -A c, which also zeroes the gradient
+where r > c. The names and their meaning are those of the `algorithm:` config section.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ def clipped_policy_loss(
     advantages: torch.Tensor,
     weights: torch.Tensor,
     *,
-    clip_ratio_low: float,
-    clip_ratio_high: float,
+    clip_ratio: float,
+    clip_ratio_high: float | None,
     dual_clip: float | None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Aggregated clipped loss and diagnostics; all tensors share one shape (any granularity).
@@ -44,7 +45,8 @@ def clipped_policy_loss(
     log_ratio = torch.where(used, logprobs - old_logprobs, torch.zeros_like(logprobs))
     ratio = log_ratio.exp()
     unclipped = -advantages * ratio
-    clipped = -advantages * ratio.clamp(1.0 - clip_ratio_low, 1.0 + clip_ratio_high)
+    high = clip_ratio if clip_ratio_high is None else clip_ratio_high
+    clipped = -advantages * ratio.clamp(1.0 - clip_ratio, 1.0 + high)
     loss = torch.maximum(unclipped, clipped)
     is_clipped = clipped > unclipped
     is_dual = torch.zeros_like(is_clipped)

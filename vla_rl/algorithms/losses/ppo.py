@@ -1,8 +1,9 @@
-"""The PPO actor-critic loss: the critic-free clipped loss of `actor.grpo_loss` plus a value loss.
+"""The PPO actor-critic loss: the actor's loss `actor.actor_loss` plus a value loss.
 
 Adds the term value_loss (= vf_coef * value error, see `value.value_loss`) and the diagnostics
 vf_loss (unweighted) and value_clip_fraction. Values are one per sample (chunk-step), aggregated
-with the same `loss_agg` over the samples that have any valid action.
+with the same `loss_agg` over the samples that have any valid action. It reads `ACTOR_INPUTS` and
+`VALUE_INPUTS`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import torch
 from vla_rl.algorithms.aggregation import loss_weights
 from vla_rl.algorithms.checks import require_detached, require_shape
 from vla_rl.algorithms.granularity import action_mask_of
-from vla_rl.algorithms.losses.actor import grpo_loss
+from vla_rl.algorithms.losses.actor import ACTOR_INPUTS, actor_loss
 from vla_rl.algorithms.losses.output import LossOutput, to_floats
-from vla_rl.algorithms.losses.value import value_loss
+from vla_rl.algorithms.losses.value import VALUE_INPUTS, value_loss
 from vla_rl.algorithms.registries import POLICY_LOSSES, PolicyLoss
 
 
@@ -23,7 +24,7 @@ def ppo_loss(
     logprobs: torch.Tensor,
     old_logprobs: torch.Tensor,
     advantages: torch.Tensor,
-    mask: torch.Tensor,
+    action_mask: torch.Tensor,
     entropy: torch.Tensor | None,
     ref_logprobs: torch.Tensor | None,
     traj_ids: torch.Tensor | None,
@@ -32,8 +33,8 @@ def ppo_loss(
     returns: torch.Tensor,
     logprob_granularity: str,
     loss_agg: str,
-    clip_ratio_low: float,
-    clip_ratio_high: float,
+    clip_ratio: float,
+    clip_ratio_high: float | None,
     dual_clip: float | None,
     value_clip: float | None,
     huber_delta: float | None,
@@ -42,7 +43,7 @@ def ppo_loss(
     kl_coef: float,
     kl_estimator: str,
 ) -> LossOutput:
-    """PPO loss of one minibatch: inputs as `grpo_loss`, plus values (N,) from `policy.evaluate`
+    """PPO loss of one minibatch: inputs as `actor_loss`, plus values (N,) from `policy.evaluate`
     (with grad), old_values (N,) stored from `policy.act` and returns (N,) from `gae`."""
     N = logprobs.shape[0]
     require_shape("values", values, (N,), "one value per sample from policy.evaluate (a policy with a value head)")
@@ -50,13 +51,13 @@ def ppo_loss(
     require_shape("returns", returns, (N,), "value targets from gae")
     require_detached("old_values", old_values, "store ActOutput.values detached")
     require_detached("returns", returns, "compute returns from detached rollout tensors")
-    actor = grpo_loss(
-        logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages, mask=mask, entropy=entropy,
-        ref_logprobs=ref_logprobs, traj_ids=traj_ids, logprob_granularity=logprob_granularity,
-        loss_agg=loss_agg, clip_ratio_low=clip_ratio_low, clip_ratio_high=clip_ratio_high,
+    actor = actor_loss(
+        logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages, action_mask=action_mask,
+        entropy=entropy, ref_logprobs=ref_logprobs, traj_ids=traj_ids, logprob_granularity=logprob_granularity,
+        loss_agg=loss_agg, clip_ratio=clip_ratio, clip_ratio_high=clip_ratio_high,
         dual_clip=dual_clip, entropy_coef=entropy_coef, kl_coef=kl_coef, kl_estimator=kl_estimator,
     )
-    sample_mask = action_mask_of(mask, N, logprobs.shape[1]).any(-1)
+    sample_mask = action_mask_of(action_mask, N, logprobs.shape[1]).any(-1)
     weights = loss_weights(sample_mask, loss_agg, traj_ids, torch.promote_types(values.dtype, torch.float32))
     vf, stats = value_loss(values, old_values, returns, weights, value_clip=value_clip, huber_delta=huber_delta)
     stats["vf_loss"] = vf.detach()
@@ -64,4 +65,4 @@ def ppo_loss(
     return LossOutput(terms, {**actor.metrics, **to_floats(stats)})
 
 
-POLICY_LOSSES.register("ppo")(PolicyLoss(fn=ppo_loss, needs_critic=True))
+POLICY_LOSSES.register("ppo")(PolicyLoss(fn=ppo_loss, inputs=ACTOR_INPUTS | VALUE_INPUTS))

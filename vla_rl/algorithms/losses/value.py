@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from vla_rl.algorithms.aggregation import weighted_sum
+from vla_rl.algorithms.registries import LossInputs
 
 
 def _error(values: torch.Tensor, returns: torch.Tensor, huber_delta: float | None) -> torch.Tensor:
@@ -49,3 +50,12 @@ def value_loss(
             clipped_fraction = ((loss_clipped > loss) & used).sum() / used.sum().clamp_min(1)
         loss = torch.maximum(loss, loss_clipped)
     return weighted_sum(loss, weights), {"value_clip_fraction": clipped_fraction}
+
+
+VALUE_INPUTS = LossInputs(
+    reads={"old_values": "values", "returns": "returns"},
+    evaluates=("values",),
+    hyperparameters=("value_clip", "huber_delta", "vf_coef"),
+)
+"""What the value term of a loss reads (`ppo.ppo_loss`): the evaluated values, the rollout's values and the
+returns, value clip and Huber delta for `value_loss`, and vf_coef, the term's weight."""
