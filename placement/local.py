@@ -53,7 +53,7 @@ def build_env(config, plan: Plan) -> ReplayEnv:
 
     with _visible_gpus(plan, plan.env.devices):
         env = make_env(replace(config.env, num_workers=plan.env.workers))
-    if _pins(config, plan) and hasattr(env, "pin_workers"):
+    if _pins(config, plan):
         env.pin_workers(cores_of(plan.cluster, plan.env.devices))
     return ReplayEnv(env)
 

@@ -133,7 +133,7 @@ def _one_env_per_worker(backend: str) -> bool:
     from simulators.registry import ENV_BACKENDS, load_builtin_backends
 
     load_builtin_backends()
-    return backend in ENV_BACKENDS and bool(getattr(ENV_BACKENDS.get(backend), "one_env_per_worker", False))
+    return backend in ENV_BACKENDS and ENV_BACKENDS.get(backend).one_env_per_worker
 
 
 def _env_workers(config, cluster: Cluster, env_devices: tuple[int, ...], k: int) -> int:

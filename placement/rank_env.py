@@ -23,8 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from placement.collective import Collective
-from placement.replay_env import group_ids
-from simulators.base import ResetCursor, concat_obs, select_obs
+from simulators.base import ResetCursor, concat_obs, group_ids, select_obs
 
 
 class RankEnv(ResetCursor):

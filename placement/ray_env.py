@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from simulators.base import ChunkStepResult, Obs, ResetCursor, StepResult
+from simulators.base import ChunkStepResult, Obs, PendingChunks, ResetCursor, StepResult, VectorEnv
 
 
 class EnvActor:
@@ -73,7 +73,7 @@ class _Pending:
     """(actor index, global env ids of that actor in this chunk, result ref)."""
 
 
-class RayVectorEnv(ResetCursor):
+class RayVectorEnv(ResetCursor, PendingChunks, VectorEnv):
     """See the module docstring. `actors[i]` holds envs `blocks[i]` (contiguous, in order)."""
 
     def __init__(self, actors: Sequence[Any], blocks: Sequence[Sequence[int]], auto_reset: bool, seed: int) -> None:
@@ -179,15 +179,6 @@ class RayVectorEnv(ResetCursor):
         self.actors = []
 
     # --- internals
-    def _refuse_while_pending(self, what: str) -> None:
-        if self._pending:
-            raise RuntimeError(f"{what}() while chunk_step_async() calls are pending; call chunk_step_wait() first")
-
-    def _next_id(self) -> int:
-        rid = self._cursor
-        self._cursor += 1
-        return rid
-
     def _reset(self, envs: list[int], ids: list[int]) -> None:
         by_actor: dict[int, list[tuple[int, int]]] = {}
         for e, r in zip(envs, ids):

@@ -7,8 +7,10 @@ env, the reset id of its episode in flight and the actions it has executed since
 returns that log and `set_state(log)` resets each env to its id and replays its actions, which
 rebuilds the scene, the observation and the episode bookkeeping exactly.
 
-Everything else passes through to the wrapped vectorised env (including the asynchronous chunk
-API that pipelined rollouts use).
+These two are the checkpoint form of the env's state, in place of the `VectorEnv` simulator snapshots
+of the same names. Everything else passes through to the wrapped vectorised env (the rest of the
+`VectorEnv` contract, including the asynchronous chunk API that pipelined rollouts use and the
+reset ids of grouped episodes).
 """
 
 from __future__ import annotations
@@ -17,12 +19,6 @@ from collections import deque
 from typing import Any, Sequence
 
 import numpy as np
-
-
-def group_ids(cursor: int, first_env: int, num_envs: int, total_envs: int, group_size: int) -> tuple[list[int], int]:
-    """Envs [first_env, first_env + num_envs) of a batch of `total_envs` in groups of `group_size`: their reset
-    ids (group g gets cursor + g) and the cursor after the batch."""
-    return [cursor + (first_env + i) // group_size for i in range(num_envs)], cursor + total_envs // group_size
 
 
 class ReplayEnv:
@@ -92,14 +88,6 @@ class ReplayEnv:
         self._record(actions, env_ids, np.asarray(result.info["executed"], dtype=bool), result.info)
         return result
 
-    # --- reset ids of grouped episodes
-    def next_group_ids(self, group_size: int) -> list[int]:
-        """Reset ids for one batch of fixed-length grouped episodes: each `group_size` consecutive envs share the
-        cursor's next id; the cursor moves past the batch's ids."""
-        ids, cursor = group_ids(self.get_reset_cursor(), 0, self.num_envs, self.num_envs, group_size)
-        self.set_reset_cursor(cursor)
-        return ids
-
     # --- state
     def get_state(self, obs: dict[str, Any] | None = None) -> dict[str, Any]:
         """The reset id of each env's episode in flight and the actions it executed since (a replay log), and
@@ -145,4 +133,4 @@ class ReplayEnv:
         self.close()
 
 
-__all__ = ["ReplayEnv", "group_ids"]
+__all__ = ["ReplayEnv"]

@@ -2,8 +2,8 @@
 
 `RolloutGroup` splits a batch of observations evenly over its workers (data-parallel inference),
 calls them all before waiting on any, and joins their `ActOutput`s in env order. A worker handle is
-anything with `submit(method, *args) -> ticket` and `result(ticket)`: a `ProcessHost` locally, a Ray
-actor adapter on a cluster. `start_local_rollout` starts the local backend's rollout workers.
+anything with `submit(method, *args) -> ticket`, `result(ticket)` and `close()`: a `ProcessHost`
+locally, a Ray actor adapter (`RayHandle`) on a cluster. `start_local_rollout` starts the local backend's rollout workers.
 """
 
 from __future__ import annotations
@@ -67,8 +67,7 @@ class RolloutGroup:
 
     def close(self) -> None:
         for h in self.handles:
-            if hasattr(h, "close"):
-                h.close()
+            h.close()
 
 
 def worker_kwargs(config, spec, device: str, threads: int) -> dict[str, Any]:

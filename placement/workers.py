@@ -87,14 +87,14 @@ class Workers:
     def state_dict(self, generator: torch.Generator) -> dict[str, Any]:
         """Worker-side state a checkpoint needs for exact resume, as entries of its `extra`: the separate
         rollout's sampling RNG (`generator`, the learner's minibatch RNG, is checkpointed by the runner)."""
-        if self.rollout is self.policy or not hasattr(self.rollout, "rng_states"):
+        if self.rollout is self.policy:
             return {"workers": {}}
         return {"workers": {"rollout_rng": self.rollout.rng_states()}}
 
     def load_state_dict(self, extra: dict[str, Any], generator: torch.Generator) -> None:
         """Restore what `state_dict` wrote (after the runner loaded the policy's weights)."""
         state = extra.get("workers", {})
-        if "rollout_rng" in state and hasattr(self.rollout, "set_rng_states"):
+        if "rollout_rng" in state:
             self.rollout.set_rng_states(state["rollout_rng"])
 
     def open_log(self, log_dir) -> MetricsLog | NullLog:

@@ -134,10 +134,10 @@ class VectorEnv(abc.ABC):
     spec: EnvSpec
     num_envs: int
     auto_reset: bool
-    one_env_per_worker: bool = False
-    """Class fact for placement: each env needs a worker process of its own (the plan then gives N workers)."""
     """Public and switchable between phases: the runner evaluates on the training env by setting it
     to False (fixed-length episodes), then restores it and calls `reset`."""
+    one_env_per_worker: bool = False
+    """Class fact for placement: each env needs a worker process of its own (the plan then gives N workers)."""
 
     @abc.abstractmethod
     def reset(self, reset_ids: Sequence[int] | None = None, env_ids: Sequence[int] | None = None) -> Obs:
@@ -169,11 +169,61 @@ class VectorEnv(abc.ABC):
     def set_reset_cursor(self, cursor: int) -> None:
         """Continue handing out reset ids from `cursor` (exact resume)."""
 
+    def next_group_ids(self, group_size: int) -> list[int]:
+        """Reset ids for one batch of fixed-length grouped episodes: each `group_size` consecutive envs share the
+        cursor's next id; the cursor moves past the batch's ids."""
+        ids, cursor = group_ids(self.get_reset_cursor(), 0, self.num_envs, self.num_envs, group_size)
+        self.set_reset_cursor(cursor)
+        return ids
+
+    # Asynchronous chunks (pipelined rollouts). A backend without them steps all envs in `chunk_step`.
+    def chunk_step_async(self, actions: Any, env_ids: Sequence[int]) -> None:
+        """Start a chunk (len(env_ids), K, A) on the envs `env_ids` (whole workers, `worker_env_ids`) and return;
+        `chunk_step_wait` collects it. Several may be pending when they touch disjoint workers."""
+        raise NotImplementedError(f"{type(self).__name__} has no asynchronous chunks (chunk_step_async); "
+                                  "set placement.pipeline_stages=1")
+
+    def chunk_step_wait(self) -> ChunkStepResult:
+        """Collect the oldest pending `chunk_step_async`: results for its env_ids only, in their order."""
+        raise NotImplementedError(f"{type(self).__name__} has no asynchronous chunks (chunk_step_wait); "
+                                  "set placement.pipeline_stages=1")
+
+    @property
+    def pending_chunks(self) -> int:
+        """How many `chunk_step_async` calls await `chunk_step_wait` (0 for a backend without them)."""
+        return 0
+
+    # Workers: which envs are stepped together, and where their processes run.
+    def worker_env_ids(self) -> list[list[int]]:
+        """The env indices each worker holds (a worker steps its envs together); by default one worker holds all."""
+        return [list(range(self.num_envs))]
+
+    def pin_workers(self, cores: Sequence[int] | None) -> None:
+        """Pin the env worker processes to `cores` (None: unpin). A backend without worker processes has none
+        to pin: a no-op."""
+
+    # Simulator snapshots (privileged state for scripted demos; not bit-exact, see placement/replay_env.py).
+    def get_state(self, env_ids: Sequence[int] | None = None) -> list[Any]:
+        """Snapshots of envs `env_ids` (all when None), for `set_state`."""
+        raise NotImplementedError(f"{type(self).__name__} has no state snapshots (get_state); use a backend "
+                                  "with them (env.backend=maniskill or libero)")
+
+    def set_state(self, states: Sequence[Any], env_ids: Sequence[int] | None = None) -> Obs:
+        """Restore snapshots from `get_state` into `env_ids` (all when None); returns all observations."""
+        raise NotImplementedError(f"{type(self).__name__} has no state snapshots (set_state); use a backend "
+                                  "with them (env.backend=maniskill or libero)")
+
     def __enter__(self) -> "VectorEnv":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def group_ids(cursor: int, first_env: int, num_envs: int, total_envs: int, group_size: int) -> tuple[list[int], int]:
+    """Envs [first_env, first_env + num_envs) of a batch of `total_envs` in groups of `group_size`: their reset
+    ids (group g gets cursor + g) and the cursor after the batch."""
+    return [cursor + (first_env + i) // group_size for i in range(num_envs)], cursor + total_envs // group_size
 
 
 class ResetCursor:

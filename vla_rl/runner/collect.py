@@ -183,7 +183,7 @@ def _draining(env) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        while getattr(env, "pending_chunks", 0):
+        while env.pending_chunks:
             try:
                 env.chunk_step_wait()
             except Exception:  # noqa: BLE001 - the original error is the one to report

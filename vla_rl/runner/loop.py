@@ -111,7 +111,7 @@ class Runner:
         extra = {"generator": self.generator.get_state(), "env_steps": self.env_steps,
                  "policy_actions": self.policy_actions, "train_seconds": self._train_seconds(),
                  **self.workers.state_dict(self.generator)}
-        if obs is not None and hasattr(self.env, "get_state"):
+        if obs is not None:
             env_state = self.env.get_state(obs)
             extra.update(env_state=env_state, obs=env_state.pop("obs"))  # (the checkpoint keeps them apart)
         state = TrainerState(
