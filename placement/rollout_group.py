@@ -37,10 +37,19 @@ class RolloutGroup:
         self.handles = list(handles)
 
     def act(self, obs: dict[str, Any], mode: str = "sample", temperature: float = 1.0):
-        n = len(obs["instruction"])
-        blocks = [b for b in np.array_split(np.arange(n), len(self.handles)) if len(b)]
-        tickets = [(h, h.submit("act", select_obs(obs, b), mode, temperature)) for h, b in zip(self.handles, blocks)]
+        tickets = [(h, h.submit("act", select_obs(obs, b), mode, temperature))
+                   for h, b in zip(self.handles, self._blocks(obs))]
         return join_outputs([h.result(t) for h, t in tickets])
+
+    def value(self, obs: dict[str, Any]) -> torch.Tensor | None:
+        """The policy's values of `obs` (no decoding), split over the workers as `act` splits it."""
+        tickets = [(h, h.submit("value", select_obs(obs, b))) for h, b in zip(self.handles, self._blocks(obs))]
+        values = [h.result(t) for h, t in tickets]
+        return None if values[0] is None else torch.cat(values)
+
+    def _blocks(self, obs: dict[str, Any]) -> list[np.ndarray]:
+        n = len(obs["instruction"])
+        return [b for b in np.array_split(np.arange(n), len(self.handles)) if len(b)]
 
     def call_all(self, method: str, *args: Any) -> list[Any]:
         """Call `method` on every worker (all sent before any is waited on); results in worker order."""

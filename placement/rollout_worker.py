@@ -40,6 +40,10 @@ class RolloutWorker:
         out.values = out.values.cpu() if out.values is not None else None
         return out
 
+    def value(self, obs: dict[str, Any]) -> torch.Tensor | None:
+        values = self.policy.value(obs)
+        return values.cpu() if values is not None else None
+
     def load_weights(self, payload: WeightPayload) -> int:
         """Apply a weight payload (order and checksum checked); returns the version now held."""
         return self.receiver.apply(payload)

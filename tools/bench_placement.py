@@ -114,7 +114,7 @@ def run_mode(env, policy, steps: int, stages: int, pin: bool, env_cores, rollout
     if not pin:
         env.pin_workers(sorted(os.sched_getaffinity(0)))
     obs = env.reset()
-    sims, infers = Clocked(env, ("chunk_step", "chunk_step_wait")), Clocked(policy, ("act",))
+    sims, infers = Clocked(env, ("chunk_step", "chunk_step_wait")), Clocked(policy, ("act", "value"))
     with pinned(rollout_cores if pin else None, torch.get_num_threads()):
         start = time.perf_counter()
         if stages == 1:

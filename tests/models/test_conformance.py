@@ -81,6 +81,31 @@ def test_greedy_is_deterministic(family_policy, make_obs):
     np.testing.assert_array_equal(a.actions, b.actions)
 
 
+def test_value_is_the_acts_value_without_decoding_or_random_draws(family_policy, make_obs):
+    """The truncation bootstrap calls `value` where it called a greedy `act`: the numbers and the random stream
+    of a rollout must not move (exact resume and pipelined-vs-sequential tests compare runs bit for bit)."""
+    _, policy = family_policy
+    obs = _obs(make_obs, 4, seed=3)
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    values = policy.value(obs)
+    assert torch.equal(torch.get_rng_state(), before), "value() drew random numbers"
+    greedy = policy.act(obs, mode="greedy")
+    assert torch.equal(torch.get_rng_state(), before), "a greedy act() drew random numbers"
+    assert values.dtype == greedy.values.dtype and not values.requires_grad
+    assert torch.equal(values, greedy.values)
+    assert torch.equal(values, policy.act(obs, temperature=0.7).values)
+    assert torch.equal(policy.value(_obs(make_obs, 1, seed=3)), policy.act(_obs(make_obs, 1, seed=3), mode="greedy").values)
+
+
+def test_openvla_value_matches_both_decoders(make_obs):
+    policy = build_policy(CONFIGS["openvla"], ACTION_DIM, CAMERAS, PROPRIO, seed=0)
+    obs = _obs(make_obs, 3, seed=4)
+    for decoder in ("kv_cache", "reference"):
+        policy.decoder = decoder
+        assert torch.equal(policy.value(obs), policy.act(obs, mode="greedy").values), decoder
+
+
 def test_torch_observations_act_as_numpy_ones(family_policy, make_obs):
     """A GPU backend (maniskill_gpu) hands images and proprio as torch tensors on its device."""
     _, policy = family_policy
@@ -133,6 +158,7 @@ def test_a_checkpoint_without_value_head_gets_a_fresh_one_for_a_critic(family, m
     critic = build_policy(replace(cfg, value_head=True, pretrained=str(tmp_path)), ACTION_DIM, CAMERAS, PROPRIO, seed=0)
     obs = _obs(make_obs, 2, seed=4)
     assert plain.act(obs).values is None and critic.act(obs).values.shape == (2,)
+    assert plain.value(obs) is None and critic.value(obs).shape == (2,)
     torch.testing.assert_close(plain.act(obs, mode="greedy").logprobs, critic.act(obs, mode="greedy").logprobs)
 
 

@@ -94,6 +94,7 @@ def test_sync_to_a_rollout_worker_process_matches_the_actor_checksum():
         remote, local = group.act(obs, mode="greedy"), actor.act(obs, mode="greedy")
         assert (remote.actions == local.actions).all()
         torch.testing.assert_close(remote.values, local.values)
+        torch.testing.assert_close(group.value(obs), local.values)  # the bootstrap's value call, no decoding
         stale = WeightSender(actor).payload()  # a second sender starting over at version 1
         with pytest.raises(RemoteCallError, match="holds weights version 4"):
             group.load_weights(stale)

@@ -105,6 +105,12 @@ class Policy(nn.Module, abc.ABC):
         """Choose actions for a batch of observations; `mode` is "sample" or "greedy". No grad."""
 
     @abc.abstractmethod
+    def value(self, obs: Obs) -> torch.Tensor | None:
+        """float32 (N,) value estimates of a batch of observations without choosing actions (what bootstraps a
+        truncated episode), bit-equal to the `values` of `act` on them; None without a value head. No grad, and
+        no random draws (the rollout's random stream is the same as with a greedy `act`)."""
+
+    @abc.abstractmethod
     def evaluate(self, forward_inputs: dict[str, torch.Tensor], temperature: float = 1.0) -> EvaluateOutput:
         """Recompute log-probs, entropy and values of stored rollouts, with gradients."""
 

@@ -1,7 +1,8 @@
 """Rollout collection: the policy acts, the environments step, the buffer records.
 
 `collect_window` fills a (T, N) window from continuing environments (auto-reset, PPO style): a
-truncated episode is bootstrapped from the value of its final observation, a terminated one is not.
+truncated episode is bootstrapped from the value of its final observation (`Policy.value`, no
+decoding), a terminated one is not.
 `collect_episodes` runs fixed-length episodes from explicit reset ids (GRPO style), recording every
 step until the longest episode of the batch has ended.
 
@@ -85,6 +86,23 @@ def _values_or_zeros(values: torch.Tensor | None, n: int) -> torch.Tensor:
     return values.float().cpu() if values is not None else torch.zeros(n)
 
 
+def _values_of(policy, obs: dict[str, Any], n: int) -> torch.Tensor:
+    """(n,) values of `obs` (zeros for a policy without a value head), from the policy's value call: no decoding."""
+    return _values_or_zeros(policy.value(obs), n)
+
+
+def _bootstrap(policy, out, result, n: int) -> torch.Tensor:
+    """(n,) values that bootstrap the chunk's truncated episodes from their final observations (0 where an
+    episode did not end, or ended by termination, or the policy has no value head)."""
+    terminated = _ended(result.terminated)
+    truncated = _ended(result.truncated) & ~terminated
+    bootstrap = torch.zeros(n)
+    if truncated.any() and out.values is not None:
+        where = np.flatnonzero(truncated.numpy())
+        bootstrap[where] = _values_of(policy, select_obs(result.info["final_obs"], where), len(where))
+    return bootstrap
+
+
 def _step_fields(out, result, n: int) -> dict[str, torch.Tensor]:
     """What the learner needs of one policy call and the chunk it executed: per-step (N, K) rewards
     and done flags (the algorithm layer reduces them to the configured reward granularity)."""
@@ -111,18 +129,11 @@ def collect_window(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temp
     for _ in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
         out = policy.act(obs, mode="sample", temperature=temperature)
         result = env.chunk_step(out.actions)
-        terminated = _ended(result.terminated)
-        truncated = _ended(result.truncated) & ~terminated
-        bootstrap = torch.zeros(n)
-        if truncated.any() and out.values is not None:
-            index = np.flatnonzero(truncated.numpy())
-            final = select_obs(result.info["final_obs"], index)
-            bootstrap[index] = _values_or_zeros(policy.act(final, mode="greedy").values, len(index))
-        buffer.add(out.forward_inputs, bootstrap_values=bootstrap, **_step_fields(out, result, n))
+        buffer.add(out.forward_inputs, bootstrap_values=_bootstrap(policy, out, result, n),
+                   **_step_fields(out, result, n))
         stats.add(result.info)
         obs = result.obs
-    last_values = _values_or_zeros(policy.act(obs, mode="greedy").values, n)
-    return obs, stats, last_values
+    return obs, stats, _values_of(policy, obs, n)
 
 
 @torch.no_grad()
@@ -215,22 +226,15 @@ def collect_window_pipelined(env, policy, buffer: RolloutBuffer, obs: dict[str, 
             inputs, fields = [], []
             for s, i in enumerate(index):
                 result, out, m = env.chunk_step_wait(), outs[s], len(i)
-                terminated = _ended(result.terminated)
-                truncated = _ended(result.truncated) & ~terminated
-                bootstrap = torch.zeros(m)
-                if truncated.any() and out.values is not None:
-                    where = np.flatnonzero(truncated.numpy())
-                    final = select_obs(result.info["final_obs"], where)
-                    bootstrap[where] = _values_or_zeros(policy.act(final, mode="greedy").values, len(where))
                 inputs.append(out.forward_inputs)
-                fields.append({"bootstrap_values": bootstrap, **_step_fields(out, result, m)})
+                fields.append({"bootstrap_values": _bootstrap(policy, out, result, m), **_step_fields(out, result, m)})
                 stats.add(result.info)
                 stage_obs[s] = result.obs
                 if t + 1 < buffer.steps:
                     outs[s] = policy.act(stage_obs[s], mode="sample", temperature=temperature)
                     env.chunk_step_async(outs[s].actions, i.tolist())
                 else:
-                    last_values[s] = _values_or_zeros(policy.act(stage_obs[s], mode="greedy").values, m)
+                    last_values[s] = _values_of(policy, stage_obs[s], m)
             buffer.add(_cat_fields(inputs), **_cat_fields(fields))
     return concat_obs(stage_obs), stats, torch.cat(last_values)
 

@@ -183,6 +183,10 @@ class CNNPolicy(Policy):
         inputs["action_tokens"] = tokens
         return ActOutput(actions=self.codec.decode(tokens.cpu().numpy()), forward_inputs=inputs, logprobs=logp, values=values)
 
+    @torch.no_grad()
+    def value(self, obs: Obs) -> torch.Tensor | None:
+        return self._logits(self.prepare(obs))[1]
+
     def evaluate(self, forward_inputs: dict[str, torch.Tensor], temperature: float = 1.0) -> EvaluateOutput:
         needed = ["images", "action_tokens"] + (["proprio"] if self.net.proprio is not None else [])
         missing = [k for k in needed if k not in forward_inputs]

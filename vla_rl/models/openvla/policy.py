@@ -240,6 +240,15 @@ class OpenVLAPolicy(Policy):
         return ActOutput(actions=actions, forward_inputs=inputs, logprobs=logp[:, None, :].float(),
                          values=self.net.value(h_prompt))
 
+    @torch.no_grad()
+    def value(self, obs: Obs) -> torch.Tensor | None:
+        if self.net.value_head is None:
+            return None
+        inputs = self.prepare(obs)
+        ids, mask = trim_padding(inputs["input_ids"], inputs["attention_mask"])
+        embeds, full_mask = self.net.prefix(ids, mask, inputs["images"])
+        return self.net.value(self.net.backbone(embeds, full_mask, positions_from_mask(full_mask))[:, -1])
+
     def evaluate(self, forward_inputs: dict[str, torch.Tensor], temperature: float = 1.0) -> EvaluateOutput:
         missing = [k for k in FORWARD_KEYS if k not in forward_inputs]
         if missing:

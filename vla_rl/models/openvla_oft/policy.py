@@ -178,6 +178,11 @@ class OpenVLAOFTPolicy(OpenVLAPolicy):
         return ActOutput(actions=self.readout.to_env(stored, self.codec), forward_inputs=inputs, logprobs=logp,
                          values=values)
 
+    @torch.no_grad()
+    def value(self, obs: Obs) -> torch.Tensor | None:
+        # The prompt's last state comes from the pass over prompt + action slots (a bidirectional prompt sees them).
+        return self._slots(self.prepare(obs))[1]
+
     def evaluate(self, forward_inputs: dict[str, torch.Tensor], temperature: float = 1.0) -> EvaluateOutput:
         needed = ["input_ids", "attention_mask", "images", self.action_key] + (["proprio"] if self.net.proprio_projector else [])
         missing = [k for k in needed if k not in forward_inputs]

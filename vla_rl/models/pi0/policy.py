@@ -267,6 +267,10 @@ class Pi0Policy(Policy):
         return ActOutput(actions=self.codec.to_env(x[..., :a].cpu().numpy()), forward_inputs=inputs, logprobs=logp,
                          values=values, chain=steps)
 
+    @torch.no_grad()
+    def value(self, obs: Obs) -> torch.Tensor | None:
+        return self._prefix(self.prepare(obs))[3]
+
     def evaluate(self, forward_inputs: dict[str, torch.Tensor], temperature: float = 1.0) -> EvaluateOutput:
         self._check(forward_inputs, "chain")
         if temperature <= 0:
