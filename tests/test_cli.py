@@ -26,6 +26,7 @@ def test_info_reports_working_renderers_and_simulators():
     lines = {line.strip().split("  ")[0]: line for line in proc.stdout.splitlines() if line.startswith("  ")}
     for probe in ("vulkan (SAPIEN)", "egl (MuJoCo)", "simulator maniskill", "simulator libero"):
         assert probe in lines and "FAILED" not in lines[probe], proc.stdout
+    assert "10 libero_spatial tasks" in lines["simulator libero"], proc.stdout  # LIBERO's own benchmark answered
     assert "torch" in lines and "not installed" not in lines["torch"]
 
 

@@ -16,6 +16,7 @@ import torch
 from vla_rl.cli.main import main
 from vla_rl.models.registry import load_policy
 from vla_rl.metrics_log import read_metrics
+from vla_rl.runner.loop import Runner
 
 SMALL = ["runner.iterations=2", "rollout.steps_per_iteration=25", "env.num_envs=2", "env.max_episode_steps=25",
          "algorithm.group_size=2",
@@ -23,10 +24,33 @@ SMALL = ["runner.iterations=2", "rollout.steps_per_iteration=25", "env.num_envs=
          "warmstart.eval_loss_every=5", "runner.eval_every=1", "runner.eval_every_episodes=1"]
 
 
+def _probe_obs() -> dict:
+    rng = np.random.default_rng(0)
+    return {"images": {"main": rng.integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)},
+            "proprio": rng.normal(size=(3, 8)).astype(np.float32),
+            "instruction": ["pick up the cube"] * 3}
+
+
+IN_MEMORY: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
+"""Checkpoint folder name -> the greedy actions and log-probs of the trained in-memory policy when it was saved."""
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    code = main(["train", *SMALL, f"runner.output_dir={out}", "runner.name=e2e", "--no-progress"])
+    save = Runner.save
+
+    def save_and_remember(self, obs=None):  # the real save, then what the policy it saved answers (greedy:
+        path = save(self, obs)               # no random draws, so the run itself is unchanged)
+        with torch.no_grad():
+            self.policy.eval()
+            probe = self.policy.act(_probe_obs(), mode="greedy")
+            IN_MEMORY[path.name] = (probe.actions.copy(), self.policy.evaluate(probe.forward_inputs).logprobs.clone())
+        return path
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Runner, "save", save_and_remember)
+        code = main(["train", *SMALL, f"runner.output_dir={out}", "runner.name=e2e", "--no-progress"])
     assert code == 0
     return out / "e2e"
 
@@ -63,16 +87,15 @@ def test_diagnostics_are_logged_and_reported(run_dir):
     assert (run_dir / "eval" / "diagnostics.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_checkpoint_reloads_with_identical_outputs(run_dir):
-    policy_dir = run_dir / "checkpoints" / "iter-000002" / "policy"
-    a, b = load_policy(str(policy_dir)), load_policy(str(policy_dir))
-    rng = np.random.default_rng(0)
-    obs = {"images": {"main": rng.integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)},
-           "proprio": rng.normal(size=(3, 8)).astype(np.float32),
-           "instruction": ["pick up the cube"] * 3}
-    out_a, out_b = a.act(obs, mode="greedy"), b.act(obs, mode="greedy")
-    np.testing.assert_array_equal(out_a.actions, out_b.actions)
-    torch.testing.assert_close(a.evaluate(out_a.forward_inputs).logprobs, b.evaluate(out_a.forward_inputs).logprobs)
+def test_checkpoint_reloads_as_the_policy_that_was_trained(run_dir):
+    """The saved policy, loaded from disk, answers as the in-memory one did when the run saved it."""
+    assert "iter-000002" in IN_MEMORY, sorted(IN_MEMORY)
+    actions, logprobs = IN_MEMORY["iter-000002"]
+    loaded = load_policy(str(run_dir / "checkpoints" / "iter-000002" / "policy"))
+    with torch.no_grad():
+        out = loaded.act(_probe_obs(), mode="greedy")
+        np.testing.assert_array_equal(out.actions, actions)
+        torch.testing.assert_close(loaded.evaluate(out.forward_inputs).logprobs, logprobs)
 
 
 def test_eval_command_on_written_checkpoint(run_dir, tmp_path):

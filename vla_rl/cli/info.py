@@ -22,7 +22,7 @@ PROBES = {
     "vulkan (SAPIEN)": "import sapien; sapien.render.RenderSystem(); print('ok: ' + sapien.render.get_device_summary().splitlines()[0] if hasattr(sapien.render, 'get_device_summary') else 'ok')",
     "egl (MuJoCo)": "import os; os.environ.setdefault('MUJOCO_GL', 'egl'); import mujoco; ctx = mujoco.GLContext(64, 64); ctx.make_current(); ctx.free(); print('ok: MUJOCO_GL=' + os.environ['MUJOCO_GL'])",
     "simulator maniskill": "import mani_skill, simulators.maniskill; print('ok')",
-    "simulator libero": "import simulators.libero; print('ok')",
+    "simulator libero": "import simulators.libero as libero; print('ok: ' + libero.probe())",
 }
 
 
