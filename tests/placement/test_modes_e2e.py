@@ -1,4 +1,5 @@
-"""Each placement mode trains two real iterations end to end on this machine (slow).
+"""Each placement mode trains two real iterations end to end on this machine (the hybrid one in the default tier,
+the others slow).
 
 Real ManiSkill3 PickCube from RGB, a tiny OpenVLA-style policy, PPO; tiny sizes. On 2 cores the
 disaggregated plan needs 3 disjoint device sets, so it runs with 2 CPU slots per core
@@ -31,8 +32,11 @@ MODES = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", list(MODES))
+DEFAULT_TIER = ("hybrid",)
+"""A non-collocated plan (env and rollout apart, two pipeline stages) that every default test run trains."""
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=() if m in DEFAULT_TIER else pytest.mark.slow) for m in MODES])
 def test_mode_trains_two_iterations(mode, tmp_path):
     config = load_config("quickstart_ppo", [*TINY, *MODES[mode], f"runner.output_dir={tmp_path}", f"runner.name={mode}"])
     runner = Runner(config, progress=False)

@@ -1,4 +1,4 @@
-"""Exact resume (slow): train 4 iterations saving at 2, vs resume from that checkpoint and train 2 more:
+"""Exact resume (default tier: a toy PPO run on real ManiSkill3): train 4 iterations saving at 2, vs resume from that checkpoint and train 2 more:
 the same metrics for iterations 3-4 (env statistics exactly, losses within float tolerance).
 
 The checkpoint carries weights, optimizer, RNG streams (python, numpy, torch, the runner's
@@ -37,7 +37,6 @@ def _rows(run_dir):
     return {(r["iteration"], "train/loss" in r): r for r in read_metrics(run_dir / "logs")}
 
 
-@pytest.mark.slow
 def test_resume_continues_exactly(tmp_path):
     full, ref_full = _train(tmp_path, "full", "runner.iterations=4", "runner.save_every=2")
     checkpoint = full.run_dir / "checkpoints" / "iter-000002"
