@@ -2,7 +2,7 @@
 
 The subprocess test drives bars the way the commands do (a postfix set at every step, as the SFT
 bar does) with stderr to a pipe; the real `vla-rl train` in a pipe is checked in
-tests/learning/test_warmstart.py (slow).
+tests/sft/test_warmstart.py (slow).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Real ManiSkill3 (CPU physics, software rendering): scripted demonstrations, SFT of the recipe's
 policy, GRPO (one group of 2), checkpoint, evaluation, video; then `vla-rl eval` on the checkpoint
-it wrote. The PPO quickstart runs the same path in tests/learning/test_warmstart.py (slow).
+it wrote. The PPO quickstart runs the same path in tests/sft/test_warmstart.py (slow).
 """
 
 from __future__ import annotations
