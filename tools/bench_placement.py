@@ -5,8 +5,8 @@ policy built from a size preset. One env (N envs in W worker processes) and one 
 once; each mode then collects `--steps` policy steps per env into a rollout buffer with the real
 collectors (`vla_rl.runner.collect`):
 
-    sequential          collect_window: infer all N, then simulate all N (today's collocated path)
-    pipelined k=K       collect_window_pipelined: N/K envs per stage, stage i simulated while stage
+    sequential          collect_window, one stage: infer all N, then simulate all N (the collocated path)
+    pipelined k=K       collect_window, K stages: N/K envs per stage, stage i simulated while stage
                         i-1 is inferred; every process may use every core
     hybrid k=K pinned   the same, env workers pinned to half the cores and the policy to the other
                         half (the hybrid placement's CPU pinning); skipped with --no-pin
@@ -106,7 +106,7 @@ class Clocked:
 def run_mode(env, policy, steps: int, stages: int, pin: bool, env_cores, rollout_cores) -> dict[str, float]:
     from placement.cluster import pinned
     from vla_rl.runner.buffer import RolloutBuffer
-    from vla_rl.runner.collect import collect_window, collect_window_pipelined
+    from vla_rl.runner.collect import collect_window
 
     n = env.num_envs
     buffer = RolloutBuffer(steps, n)
@@ -117,12 +117,9 @@ def run_mode(env, policy, steps: int, stages: int, pin: bool, env_cores, rollout
     sims, infers = Clocked(env, ("chunk_step", "chunk_step_wait")), Clocked(policy, ("act", "value"))
     with pinned(rollout_cores if pin else None, torch.get_num_threads()):
         start = time.perf_counter()
-        if stages == 1:
-            collect_window(sims, infers, buffer, obs, 1.0, progress=False)
-        else:
-            m = n // stages
-            plan = [list(range(s * m, (s + 1) * m)) for s in range(stages)]
-            collect_window_pipelined(sims, infers, buffer, obs, 1.0, plan, progress=False)
+        m = n // stages
+        collect_window(sims, infers, buffer, obs, 1.0, [range(s * m, (s + 1) * m) for s in range(stages)],
+                       progress=False)
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "env_steps": steps * n, "env_steps_per_s": steps * n / seconds,
             "infer_s_per_step": infers.seconds / steps, "sim_wait_s_per_step": sims.seconds / steps}

@@ -3,7 +3,7 @@
 One module env: PickCube RGB, 2 envs in 2 worker processes (one per pipeline stage), 3-step episodes so
 windows cross auto-resets. A real tiny OpenVLA policy acts at a temperature so low that sampling is
 argmax: then a pipelined rollout (2 stages of 1 env) must fill the buffer exactly like the
-sequential one (same actions, rewards, flags, bootstrap values) - the update code sees no difference.
+sequential (one-stage) one (same actions, rewards, flags, bootstrap values) - the update code sees no difference.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from vla_rl.config.env import EnvConfig
 from vla_rl.config.model import ModelConfig
 from vla_rl.models.registry import build_policy
 from vla_rl.runner.buffer import RolloutBuffer
-from vla_rl.runner.collect import (check_stages, collect_episodes, collect_episodes_pipelined, collect_window,
-                                   collect_window_pipelined)
+from vla_rl.runner.collect import check_stages, collect_episodes, collect_window, one_stage
 
 STAGES = [[0], [1]]
 COLD = 1e-4  # sampling temperature that makes every draw the argmax
@@ -98,10 +97,8 @@ def _window(env, policy, pipelined: bool):
     obs = env.reset()
     buffer = RolloutBuffer(5, env.num_envs)
     torch.manual_seed(0)
-    if pipelined:
-        obs, stats, last = collect_window_pipelined(env, policy, buffer, obs, COLD, STAGES, progress=False)
-    else:
-        obs, stats, last = collect_window(env, policy, buffer, obs, COLD, progress=False)
+    stages = STAGES if pipelined else one_stage(env)
+    obs, stats, last = collect_window(env, policy, buffer, obs, COLD, stages, progress=False)
     return buffer, obs, stats, last, env.get_reset_cursor()
 
 
@@ -129,10 +126,9 @@ def test_pipelined_episodes_fill_the_buffer_like_the_sequential_ones(env, policy
     env.auto_reset = False
     try:
         buffers = []
-        for collect in (collect_episodes, collect_episodes_pipelined):
+        for stages in (one_stage(env), STAGES):
             buffer = RolloutBuffer(6, env.num_envs)
-            extra = (STAGES,) if collect is collect_episodes_pipelined else ()
-            stats = collect(env, policy, buffer, [7, 8], COLD, *extra, progress=False)
+            stats = collect_episodes(env, policy, buffer, [7, 8], COLD, stages, progress=False)
             buffers.append((buffer, stats))
     finally:
         env.auto_reset = True

@@ -189,7 +189,7 @@ def test_collectors_keep_its_tensors_and_pipelined_equals_sequential(env):
     from vla_rl.config.model import ModelConfig
     from vla_rl.models.registry import build_policy
     from vla_rl.runner.buffer import RolloutBuffer
-    from vla_rl.runner.collect import collect_window, collect_window_pipelined
+    from vla_rl.runner.collect import collect_window, one_stage
 
     s = env.spec
     policy = build_policy(ModelConfig(family="cnn", size="tiny", value_head=True, action_chunk=3), action_dim=s.action_dim,
@@ -202,10 +202,8 @@ def test_collectors_keep_its_tensors_and_pipelined_equals_sequential(env):
         obs = env.reset([20, 21])
         env.set_reset_cursor(100)  # the auto-resets of both runs draw the same ids
         torch.manual_seed(0)
-        if pipelined:
-            out = collect_window_pipelined(env, policy, buf, obs, 1e-4, stages=env.worker_env_ids(), progress=False)
-        else:
-            out = collect_window(env, policy, buf, obs, 1e-4, progress=False)
+        stages = env.worker_env_ids() if pipelined else one_stage(env)
+        out = collect_window(env, policy, buf, obs, 1e-4, stages, progress=False)
         runs.append((buf, out))
     (seq, (seq_obs, _, seq_last)), (pipe, (pipe_obs, _, pipe_last)) = runs
     assert isinstance(pipe_obs["images"]["main"], torch.Tensor) and isinstance(pipe_obs["proprio"], torch.Tensor)

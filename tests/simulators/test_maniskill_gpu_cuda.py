@@ -83,7 +83,7 @@ def test_collectors_run_on_gpu_tensors_sequential_equals_pipelined(env):
     from vla_rl.config.model import ModelConfig
     from vla_rl.models.registry import build_policy
     from vla_rl.runner.buffer import RolloutBuffer
-    from vla_rl.runner.collect import collect_window, collect_window_pipelined
+    from vla_rl.runner.collect import collect_window, one_stage
 
     s = env.spec
     policy = build_policy(ModelConfig(family="cnn", size="tiny"), action_dim=s.action_dim, cameras=s.cameras,
@@ -95,10 +95,8 @@ def test_collectors_run_on_gpu_tensors_sequential_equals_pipelined(env):
         obs = env.reset(list(range(8)))
         env.set_reset_cursor(100)  # the auto-resets of both runs draw the same ids
         torch.manual_seed(0)
-        if pipelined:
-            collect_window_pipelined(env, policy, buf, obs, 1e-4, stages=env.worker_env_ids(), progress=False)
-        else:
-            collect_window(env, policy, buf, obs, 1e-4, progress=False)
+        stages = env.worker_env_ids() if pipelined else one_stage(env)
+        collect_window(env, policy, buf, obs, 1e-4, stages, progress=False)
         buffers.append(buf)
     seq, pipe = buffers
     torch.testing.assert_close(seq.flat("step_rewards"), pipe.flat("step_rewards"))

@@ -3,7 +3,7 @@ the ideal bound (t_sim + t_inf) / max(t_sim, t_inf).
 
 The envs are ManiSkill PushCube RGB on our `maniskill_gpu` backend in 2 GPU scenes (one per stage),
 the policy on the same GPU. Both modes fill the real `RolloutBuffer` with the real collectors
-(`collect_window`, `collect_window_pipelined` with stages = the scenes), measured round robin.
+(`collect_window` with one stage, and with stages = the scenes), measured round robin.
 t_sim is one chunk step of all N envs, t_inf one `act` on N observations, each timed alone. The
 pipeline overlaps one scene's simulation (on its thread) with the other's inference
 (docs/simulators.md, "Pipelining on one GPU").
@@ -22,7 +22,7 @@ def measure(s: Setting, size: str, n: int, steps: int) -> dict[str, Any]:
     from dataclasses import replace
 
     from vla_rl.runner.buffer import RolloutBuffer
-    from vla_rl.runner.collect import collect_window, collect_window_pipelined
+    from vla_rl.runner.collect import collect_window, one_stage
 
     policy = build(replace(s, size=size), "openvla").eval()
     env = make_ours(s, n, scenes=2, max_steps=100_000)  # no episode ends: both modes do the same work
@@ -31,17 +31,14 @@ def measure(s: Setting, size: str, n: int, steps: int) -> dict[str, Any]:
         actions = policy.act(obs).actions
         t_inf = s.timed(lambda: policy.act(obs))
         t_sim = s.timed(lambda: env.chunk_step(actions))
-        stages = env.worker_env_ids()
+        stages = {"sequential": one_stage(env), "pipelined": env.worker_env_ids()}
         times: dict[str, list[float]] = {"sequential": [], "pipelined": []}
         for _ in range(1 + (1 if s.smoke else 2)):  # the first round warms up and is dropped
             for mode in times:
                 buffer = RolloutBuffer(steps, n)
                 s.sync()
                 start = time.perf_counter()
-                if mode == "pipelined":
-                    obs, _, _ = collect_window_pipelined(env, policy, buffer, obs, 1.0, stages=stages, progress=False)
-                else:
-                    obs, _, _ = collect_window(env, policy, buffer, obs, 1.0, progress=False)
+                obs, _, _ = collect_window(env, policy, buffer, obs, 1.0, stages[mode], progress=False)
                 s.sync()
                 times[mode].append(time.perf_counter() - start)
     finally:

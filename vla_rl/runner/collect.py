@@ -6,11 +6,12 @@ decoding), a terminated one is not.
 `collect_episodes` runs fixed-length episodes from explicit reset ids (GRPO style), recording every
 step until the longest episode of the batch has ended.
 
-`collect_window_pipelined` and `collect_episodes_pipelined` fill the same buffer with the same
-contract, with the envs split into k stages (contiguous env blocks): while the env workers simulate
-one stage's chunk (`env.chunk_step_async`), the policy infers the next stage's actions, so
-simulation and inference overlap when they run on different devices. Each stage acts on its own
-N/k observations, so sampled actions differ from a sequential rollout's draws, not in distribution.
+Both take the envs in k stages (contiguous env blocks) and share one loop (`_collect`): while the env
+workers simulate one stage's chunk (`env.chunk_step_async`), the policy infers the next stage's
+actions, so simulation and inference overlap when they run on different devices. A sequential rollout
+is the one-stage case (`one_stage(env)`: act on all N, `env.chunk_step`, record). With k > 1 each stage
+acts on its own N/k observations, so sampled actions differ from a sequential rollout's draws, not in
+distribution.
 """
 
 from __future__ import annotations
@@ -115,57 +116,13 @@ def _step_fields(out, result, n: int) -> dict[str, torch.Tensor]:
     }
 
 
-@torch.no_grad()
-def collect_window(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temperature: float,
-                   progress: bool = True) -> tuple[dict[str, Any], EpisodeStats, torch.Tensor]:
-    """Fill `buffer` with T steps from continuing environments starting at `obs`.
-
-    Returns the observation after the window, the finished episodes' stats, and the value of that
-    observation (N,) for bootstrapping the window's tail.
-    """
-    buffer.reset()
-    stats = EpisodeStats()
-    n = env.num_envs
-    for _ in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
-        out = policy.act(obs, mode="sample", temperature=temperature)
-        result = env.chunk_step(out.actions)
-        buffer.add(out.forward_inputs, bootstrap_values=_bootstrap(policy, out, result, n),
-                   **_step_fields(out, result, n))
-        stats.add(result.info)
-        obs = result.obs
-    return obs, stats, _values_of(policy, obs, n)
-
-
-@torch.no_grad()
-def collect_episodes(env, policy, buffer: RolloutBuffer, reset_ids: Sequence[int], temperature: float,
-                     progress: bool = True, all_ended: Callable[[bool], bool] = bool) -> EpisodeStats:
-    """Run one fixed-length episode per environment from `reset_ids`, recording T steps.
-
-    The environment must have auto-reset off: after an episode ends its environment ignores actions
-    and reports zero reward; `done` marks each step at or after the episode's end. Recording stops
-    early once `all_ended(every episode here has ended)` (data-parallel ranks pass a collective, so
-    all stop at the step the slowest rank's episodes end, as one process over all envs would).
-    """
-    buffer.reset()
-    stats = EpisodeStats()
-    n = env.num_envs
-    obs = env.reset(reset_ids=list(reset_ids))
-    ended = torch.zeros(n, dtype=torch.bool)
-    for _ in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
-        out = policy.act(obs, mode="sample", temperature=temperature)
-        result = env.chunk_step(out.actions)
-        done_now = _ended(result.terminated) | _ended(result.truncated)
-        buffer.add(out.forward_inputs, **_step_fields(out, result, n))
-        stats.add(result.info)
-        ended |= done_now
-        obs = result.obs
-        if all_ended(bool(ended.all())):  # every episode is over: the remaining steps would all be masked
-            break
-    return stats
-
-
 # ---------------------------------------------------------------------------------------------
-# Pipelined collection: k stages of envs, simulation of one overlapping inference of another.
+# Stages: blocks of envs, the simulation of one overlapping the inference of the next.
+
+
+def one_stage(env) -> list[range]:
+    """The stages of a sequential rollout: one, of all envs."""
+    return [range(env.num_envs)]
 
 
 def check_stages(env, stages: Sequence[Sequence[int]]) -> None:
@@ -184,10 +141,6 @@ def check_stages(env, stages: Sequence[Sequence[int]]) -> None:
                 "env.num_envs (or leave it null and let the plan choose)")
 
 
-def _cat_fields(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {key: torch.cat([r[key] for r in rows]) for key in rows[0]}
-
-
 @contextmanager
 def _draining(env) -> Iterator[None]:
     """On an error, collect the chunks still in flight so the env can be used (or closed) afterwards."""
@@ -202,77 +155,120 @@ def _draining(env) -> Iterator[None]:
         raise
 
 
-@torch.no_grad()
-def collect_window_pipelined(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temperature: float,
-                             stages: Sequence[Sequence[int]], progress: bool = True
-                             ) -> tuple[dict[str, Any], EpisodeStats, torch.Tensor]:
-    """`collect_window` with the envs in k pipeline stages; same buffer contract and return values.
+class _Chunks:
+    """Sends stages' chunks and collects them, oldest first: through the env's asynchronous chunks when there
+    are several stages (one simulates while the policy infers the next), through `env.chunk_step` when there
+    is one (nothing to overlap; the env needs no asynchronous chunks)."""
 
-    Schedule per window step t: for each stage s in order, wait for its chunk t, record it, infer its
-    chunk t+1 and send it, so stage s+1's chunk t is simulated while stage s is inferred.
+    def __init__(self, env, stages: Sequence[Sequence[int]]) -> None:
+        self.env = env
+        self.stepped: list[Any] | None = [] if len(stages) == 1 else None
+        """One stage: the results of chunks already stepped, to hand out in order (None: asynchronous)."""
+
+    def send(self, actions: Any, env_ids: Sequence[int]) -> None:
+        if self.stepped is None:
+            self.env.chunk_step_async(actions, env_ids)
+        else:
+            self.stepped.append(self.env.chunk_step(actions))
+
+    def wait(self):
+        return self.env.chunk_step_wait() if self.stepped is None else self.stepped.pop(0)
+
+
+def _split(obs: dict[str, Any], index: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Each stage's rows of `obs` (one stage takes it whole, as the env returned it)."""
+    return [obs] if len(index) == 1 else [select_obs(obs, i) for i in index]
+
+
+def _join(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return parts[0] if len(parts) == 1 else concat_obs(parts)
+
+
+def _cat_fields(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return rows[0] if len(rows) == 1 else {key: torch.cat([r[key] for r in rows]) for key in rows[0]}
+
+
+def _collect(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temperature: float,
+             stages: Sequence[Sequence[int]], progress: bool, record: Callable[[np.ndarray, Any, Any], dict],
+             stop: Callable[[], bool]) -> tuple[list[dict[str, Any]], EpisodeStats]:
+    """The loop of both collectors: fill `buffer` step by step from `obs`, by stages.
+
+    Per step t, for each stage s in order: wait for its chunk t, record it (`record(env ids, act output,
+    chunk result)` returns its buffer fields), infer its chunk t+1 and send it, so that stage s+1's chunk t
+    is simulated while stage s is inferred. The last stage's chunk t+1 is sent only after `stop()` (asked
+    once per step) said to go on; on a stop the other stages' chunks t+1 are collected and dropped. With one
+    stage this is the sequential rollout: act, step, record, stop or act again. Returns each stage's
+    observation after the last step and the finished episodes' statistics.
     """
     check_stages(env, stages)
     buffer.reset()
     stats = EpisodeStats()
     index = [np.asarray(stage) for stage in stages]
-    stage_obs = [select_obs(obs, i) for i in index]
-    last_values: list[torch.Tensor] = [torch.zeros(len(i)) for i in index]
+    parts, chunks, outs = _split(obs, index), _Chunks(env, stages), [None] * len(index)
+
+    def send(s: int) -> None:
+        outs[s] = policy.act(parts[s], mode="sample", temperature=temperature)
+        chunks.send(outs[s].actions, index[s].tolist())
+
     with _draining(env):
-        outs = []
-        for s, i in enumerate(index):
-            outs.append(policy.act(stage_obs[s], mode="sample", temperature=temperature))
-            env.chunk_step_async(outs[s].actions, i.tolist())
+        for s in range(len(index)):
+            send(s)
+        last = len(index) - 1
         for t in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
             inputs, fields = [], []
             for s, i in enumerate(index):
-                result, out, m = env.chunk_step_wait(), outs[s], len(i)
-                inputs.append(out.forward_inputs)
-                fields.append({"bootstrap_values": _bootstrap(policy, out, result, m), **_step_fields(out, result, m)})
+                result = chunks.wait()
+                inputs.append(outs[s].forward_inputs)
+                fields.append(record(i, outs[s], result))
                 stats.add(result.info)
-                stage_obs[s] = result.obs
-                if t + 1 < buffer.steps:
-                    outs[s] = policy.act(stage_obs[s], mode="sample", temperature=temperature)
-                    env.chunk_step_async(outs[s].actions, i.tolist())
-                else:
-                    last_values[s] = _values_of(policy, stage_obs[s], m)
+                parts[s] = result.obs
+                if s < last and t + 1 < buffer.steps:
+                    send(s)
             buffer.add(_cat_fields(inputs), **_cat_fields(fields))
-    return concat_obs(stage_obs), stats, torch.cat(last_values)
-
-
-@torch.no_grad()
-def collect_episodes_pipelined(env, policy, buffer: RolloutBuffer, reset_ids: Sequence[int], temperature: float,
-                               stages: Sequence[Sequence[int]], progress: bool = True) -> EpisodeStats:
-    """`collect_episodes` with the envs in k pipeline stages; same buffer contract.
-
-    Records steps until every episode has ended (as the sequential version does); a stage's chunk
-    already sent for the step after the last one is collected and dropped.
-    """
-    check_stages(env, stages)
-    buffer.reset()
-    stats = EpisodeStats()
-    index = [np.asarray(stage) for stage in stages]
-    obs = env.reset(reset_ids=list(reset_ids))
-    ended = torch.zeros(env.num_envs, dtype=torch.bool)
-    with _draining(env):
-        outs = []
-        for i in index:
-            outs.append(policy.act(select_obs(obs, i), mode="sample", temperature=temperature))
-            env.chunk_step_async(outs[-1].actions, i.tolist())
-        for t in progress_bar(range(buffer.steps), desc="rollout", enabled=progress):
-            inputs, fields = [], []
-            for s, i in enumerate(index):
-                result, out = env.chunk_step_wait(), outs[s]
-                done_now = _ended(result.terminated) | _ended(result.truncated)
-                ended[torch.as_tensor(i)] |= done_now
-                inputs.append(out.forward_inputs)
-                fields.append(_step_fields(out, result, len(i)))
-                stats.add(result.info)
-                if t + 1 < buffer.steps:
-                    outs[s] = policy.act(result.obs, mode="sample", temperature=temperature)
-                    env.chunk_step_async(outs[s].actions, i.tolist())
-            buffer.add(_cat_fields(inputs), **_cat_fields(fields))
-            if bool(ended.all()):  # every episode is over: drop the chunks already sent for step t+1
+            if stop():
                 while env.pending_chunks:
                     env.chunk_step_wait()
                 break
+            if t + 1 < buffer.steps:
+                send(last)
+    return parts, stats
+
+
+@torch.no_grad()
+def collect_window(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temperature: float,
+                   stages: Sequence[Sequence[int]], progress: bool = True
+                   ) -> tuple[dict[str, Any], EpisodeStats, torch.Tensor]:
+    """Fill `buffer` with T steps from continuing environments starting at `obs`, by `stages`.
+
+    Returns the observation after the window, the finished episodes' stats, and the value of that
+    observation (N,) for bootstrapping the window's tail.
+    """
+    def record(i, out, result):
+        return {"bootstrap_values": _bootstrap(policy, out, result, len(i)), **_step_fields(out, result, len(i))}
+
+    parts, stats = _collect(env, policy, buffer, obs, temperature, stages, progress, record, stop=lambda: False)
+    values = [_values_of(policy, part, len(stage)) for part, stage in zip(parts, stages)]
+    return _join(parts), stats, torch.cat(values)
+
+
+@torch.no_grad()
+def collect_episodes(env, policy, buffer: RolloutBuffer, reset_ids: Sequence[int], temperature: float,
+                     stages: Sequence[Sequence[int]], progress: bool = True,
+                     all_ended: Callable[[bool], bool] = bool) -> EpisodeStats:
+    """Run one fixed-length episode per environment from `reset_ids`, recording up to T steps, by `stages`.
+
+    The environment must have auto-reset off: after an episode ends its environment ignores actions
+    and reports zero reward; `done` marks each step at or after the episode's end. Recording stops
+    early once `all_ended(every episode here has ended)` (data-parallel ranks pass a collective, so
+    all stop at the step the slowest rank's episodes end, as one process over all envs would).
+    """
+    ended = torch.zeros(env.num_envs, dtype=torch.bool)
+
+    def record(i, out, result):
+        ended[torch.as_tensor(i)] |= _ended(result.terminated) | _ended(result.truncated)
+        return _step_fields(out, result, len(i))
+
+    obs = env.reset(reset_ids=list(reset_ids))
+    _, stats = _collect(env, policy, buffer, obs, temperature, stages, progress, record,
+                        stop=lambda: all_ended(bool(ended.all())))
     return stats

@@ -28,8 +28,7 @@ from vla_rl.config.schema import Config
 from vla_rl.eval.episodes import EvalResult, evaluate_policy, write_eval_record
 from vla_rl.progress import progress_bar
 from vla_rl.runner.buffer import RolloutBuffer
-from vla_rl.runner.collect import (Rollout, collect_episodes, collect_episodes_pipelined, collect_window,
-                                   collect_window_pipelined)
+from vla_rl.runner.collect import Rollout, collect_episodes, collect_window, one_stage
 from vla_rl.runner.timers import PhaseTimers
 from vla_rl.runner.update import compute_advantages, update_policy
 from vla_rl.seeding import seed_everything
@@ -180,26 +179,18 @@ class Runner:
         return rollout.obs, metrics
 
     def collect(self, buffer: RolloutBuffer, obs) -> Rollout:
-        """One window from continuing envs (auto-reset) or one batch of grouped episodes, filled
-        sequentially or by pipeline stages as the placement plans."""
-        cfg, stages = self.config, self.workers.stages
+        """One window from continuing envs (auto-reset) or one batch of grouped episodes, filled by the
+        placement's pipeline stages (one stage of all envs: sequentially)."""
+        cfg, stages = self.config, self.workers.stages or one_stage(self.env)
         self.policy.eval()
         last_values = None
         if cfg.env.auto_reset:
-            if stages:
-                obs, stats, last_values = collect_window_pipelined(self.env, self.rollout, buffer, obs,
-                                                                   cfg.rollout.temperature, stages, self.progress)
-            else:
-                obs, stats, last_values = collect_window(self.env, self.rollout, buffer, obs, cfg.rollout.temperature,
-                                                         self.progress)
+            obs, stats, last_values = collect_window(self.env, self.rollout, buffer, obs, cfg.rollout.temperature,
+                                                     stages, self.progress)
         else:
             ids = self.env.next_group_ids(cfg.algorithm.group_size)
-            if stages:
-                stats = collect_episodes_pipelined(self.env, self.rollout, buffer, ids, cfg.rollout.temperature,
-                                                   stages, self.progress)
-            else:
-                stats = collect_episodes(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, self.progress,
-                                         all_ended=self.comm.all)
+            stats = collect_episodes(self.env, self.rollout, buffer, ids, cfg.rollout.temperature, stages,
+                                     self.progress, all_ended=self.comm.all)
             buffer["group_ids"] = torch.tensor(ids)
             obs = None
         return Rollout(obs=obs, stats=self.comm.merged(stats), last_values=last_values,
