@@ -10,7 +10,7 @@ import pytest
 
 from vla_rl.config.loader import dump_config, load_config
 from vla_rl.eval.compare import compare_records
-from vla_rl.eval.episodes import EvalResult
+from vla_rl.eval.episode_stats import EpisodeStats
 from vla_rl.eval.manifest import eval_protocol
 from vla_rl.eval.report import plot_learning_curve, write_evaluation
 from vla_rl.eval.stats import mcnemar_exact, wilson_interval
@@ -31,8 +31,8 @@ def _checkpoint(root, seed: int):
     return root, config
 
 
-def _result(successes, lengths) -> EvalResult:
-    return EvalResult(reset_ids=list(range(1_000_000, 1_000_000 + len(successes))), successes=list(successes),
+def _result(successes, lengths) -> EpisodeStats:
+    return EpisodeStats(reset_ids=list(range(1_000_000, 1_000_000 + len(successes))), successes=list(successes),
                       returns=[float(s) for s in successes], lengths=list(lengths), seconds=1.5)
 
 

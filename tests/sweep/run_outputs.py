@@ -8,7 +8,8 @@ import numpy as np
 
 from vla_rl.checkpoints import LATEST
 from vla_rl.config.loader import dump_config
-from vla_rl.eval.episodes import EvalResult, write_eval_record
+from vla_rl.eval.episode_stats import EpisodeStats
+from vla_rl.eval.episodes import write_eval_record
 from vla_rl.metrics_log import MetricsLog
 from vla_rl.sweep.launch import Attempt
 from vla_rl.sweep.plan import RunPlan
@@ -17,9 +18,9 @@ from vla_rl.sweep.record import append_attempt
 PHASES = ("time/setup", "time/eval", "time/rollout", "time/advantages", "time/train", "time/checkpoint")
 
 
-def _eval(rng: np.random.Generator, episodes: int) -> EvalResult:
+def _eval(rng: np.random.Generator, episodes: int) -> EpisodeStats:
     successes = [bool(s) for s in rng.random(episodes) < rng.random()]
-    return EvalResult(reset_ids=list(range(1_000_000, 1_000_000 + episodes)), successes=successes,
+    return EpisodeStats(reset_ids=list(range(1_000_000, 1_000_000 + episodes)), successes=successes,
                       returns=[float(r) for r in rng.random(episodes)], lengths=[5] * episodes, env_steps=5 * episodes)
 
 

@@ -6,49 +6,13 @@ the same ids give the same table on any machine with the same simulator version.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from vla_rl.eval.episode_stats import EpisodeStats
 from vla_rl.progress import progress_bar
-
-
-@dataclass
-class EvalResult:
-    reset_ids: list[int] = field(default_factory=list)
-    successes: list[bool] = field(default_factory=list)
-    returns: list[float] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
-    env_steps: int = 0
-    policy_calls: int = 0
-    seconds: float = 0.0
-
-    @property
-    def success_rate(self) -> float:
-        return float(np.mean(self.successes)) if self.successes else 0.0
-
-    @classmethod
-    def merge(cls, parts: Sequence["EvalResult"]) -> "EvalResult":
-        """One result from the results of disjoint sets of episodes (in order; the slowest part's seconds)."""
-        merged = cls(seconds=max(p.seconds for p in parts))
-        for part in parts:
-            merged.reset_ids += part.reset_ids
-            merged.successes += part.successes
-            merged.returns += part.returns
-            merged.lengths += part.lengths
-            merged.env_steps += part.env_steps
-            merged.policy_calls += part.policy_calls
-        return merged
-
-    def metrics(self, prefix: str = "eval") -> dict[str, float]:
-        return {
-            f"{prefix}/success_rate": self.success_rate,
-            f"{prefix}/episode_return": float(np.mean(self.returns)) if self.returns else 0.0,
-            f"{prefix}/episode_length": float(np.mean(self.lengths)) if self.lengths else 0.0,
-            f"{prefix}/episodes": float(len(self.successes)),
-        }
 
 
 FrameSink = Callable[..., None]
@@ -72,12 +36,12 @@ class EpisodeObserver:
 @torch.no_grad()
 def evaluate_policy(env, policy, reset_ids: Sequence[int], mode: str = "greedy", temperature: float = 1.0,
                     frame_sink: FrameSink | None = None, progress: bool = True,
-                    observer: EpisodeObserver | None = None) -> EvalResult:
+                    observer: EpisodeObserver | None = None) -> EpisodeStats:
     """Run one episode per reset id with `policy`; `env` must have auto-reset off."""
     import time
 
     start = time.perf_counter()
-    result = EvalResult()
+    result = EpisodeStats()
     n = env.num_envs
     ids = list(reset_ids)
     bar = progress_bar(total=len(ids), desc="eval", unit="ep", enabled=progress)
@@ -104,10 +68,8 @@ def evaluate_policy(env, policy, reset_ids: Sequence[int], mode: str = "greedy",
             if observer is not None:
                 observer.stepped(step.obs, ~ended)
             for i in np.flatnonzero(done & ~ended):
-                result.reset_ids.append(padded[i])
-                result.successes.append(bool(step.info["success_once"][i]))
-                result.returns.append(float(step.info["episode_return"][i]))
-                result.lengths.append(int(step.info["episode_length"][i]))
+                result.add(bool(step.info["success_once"][i]), float(step.info["episode_return"][i]),
+                           int(step.info["episode_length"][i]), reset_id=padded[i])
                 bar.update(1)
                 if observer is not None:
                     observer.ended(int(i), padded[i], result.successes[-1], result.returns[-1], result.lengths[-1])
@@ -130,7 +92,7 @@ def format_rate(successes: Sequence[bool]) -> str:
     return f"{100 * k / max(n, 1):.1f}% [{100 * low:.1f}, {100 * high:.1f}] ({k}/{n})"
 
 
-def write_eval_record(path, result: EvalResult, iteration: int, env_steps: int, config) -> None:
+def write_eval_record(path, result: EpisodeStats, iteration: int, env_steps: int, config) -> None:
     """The per-episode results of an evaluation as JSON (what reports, comparisons and sweeps read)."""
     import json
     from pathlib import Path

@@ -17,13 +17,14 @@ distribution.
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from simulators.base import concat_obs, select_obs
+from vla_rl.eval.episode_stats import EpisodeStats
 from vla_rl.progress import progress_bar
 from vla_rl.runner.buffer import RolloutBuffer
 
@@ -34,7 +35,7 @@ class Rollout:
 
     obs: dict[str, Any] | None
     """The observation the next window continues from (None after grouped episodes)."""
-    stats: "EpisodeStats"
+    stats: EpisodeStats
     """The episodes that finished, on every rank."""
     last_values: torch.Tensor | None
     """(N,) values of `obs` to bootstrap the window's tail (None after grouped episodes)."""
@@ -45,42 +46,6 @@ class Rollout:
 def _ended(flags: Any) -> torch.Tensor:
     """(N,) on the host: whether any step of each env's (N, K) chunk has this flag (flags may be on a GPU)."""
     return torch.as_tensor(flags).any(dim=1).cpu()
-
-
-@dataclass
-class EpisodeStats:
-    """Finished-episode statistics gathered during one collection."""
-
-    returns: list[float] = field(default_factory=list)
-    lengths: list[int] = field(default_factory=list)
-    successes: list[bool] = field(default_factory=list)
-
-    @classmethod
-    def merge(cls, parts: Sequence["EpisodeStats"]) -> "EpisodeStats":
-        """The statistics of several collections (in order)."""
-        merged = cls()
-        for part in parts:
-            merged.returns += part.returns
-            merged.lengths += part.lengths
-            merged.successes += part.successes
-        return merged
-
-    def add(self, info: dict[str, Any]) -> None:
-        done = np.asarray(info.get("episode_done", []), dtype=bool)
-        for i in np.flatnonzero(done):
-            self.returns.append(float(info["episode_return"][i]))
-            self.lengths.append(int(info["episode_length"][i]))
-            self.successes.append(bool(info["success_once"][i]))
-
-    def metrics(self, prefix: str) -> dict[str, float]:
-        if not self.returns:
-            return {f"{prefix}/episodes": 0.0}
-        return {
-            f"{prefix}/episodes": float(len(self.returns)),
-            f"{prefix}/success_rate": float(np.mean(self.successes)),
-            f"{prefix}/episode_return": float(np.mean(self.returns)),
-            f"{prefix}/episode_length": float(np.mean(self.lengths)),
-        }
 
 
 def _values_or_zeros(values: torch.Tensor | None, n: int) -> torch.Tensor:
@@ -220,7 +185,7 @@ def _collect(env, policy, buffer: RolloutBuffer, obs: dict[str, Any], temperatur
                 result = chunks.wait()
                 inputs.append(outs[s].forward_inputs)
                 fields.append(record(i, outs[s], result))
-                stats.add(result.info)
+                stats.add_finished(result.info)
                 parts[s] = result.obs
                 if s < last and t + 1 < buffer.steps:
                     send(s)

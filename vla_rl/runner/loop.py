@@ -25,7 +25,8 @@ from vla_rl.checkpoints import (TrainerState, capture_rng, load_trainer_state, r
 from vla_rl.config.core import to_dict
 from vla_rl.config.loader import dump_config
 from vla_rl.config.schema import Config
-from vla_rl.eval.episodes import EvalResult, evaluate_policy, write_eval_record
+from vla_rl.eval.episode_stats import EpisodeStats
+from vla_rl.eval.episodes import evaluate_policy, write_eval_record
 from vla_rl.progress import progress_bar
 from vla_rl.runner.buffer import RolloutBuffer
 from vla_rl.runner.collect import Rollout, collect_episodes, collect_window, one_stage
@@ -38,8 +39,8 @@ from vla_rl.serve.schema import schema_for_env
 @dataclass
 class RunSummary:
     run_dir: Path
-    initial_eval: EvalResult | None
-    final_eval: EvalResult | None
+    initial_eval: EpisodeStats | None
+    final_eval: EpisodeStats | None
     iterations: int
     env_steps: int
     policy_actions: int
@@ -129,7 +130,7 @@ class Runner:
         return self.comm.from_main(path)  # (every rank waits for the main one to write it)
 
     # ---- phases --------------------------------------------------------------------------------
-    def evaluate(self, record_video: bool = False, episodes: int | None = None) -> tuple[EvalResult, Path | None]:
+    def evaluate(self, record_video: bool = False, episodes: int | None = None) -> tuple[EpisodeStats, Path | None]:
         """Greedy (or configured) episodes on the first `episodes` evaluation seeds (None: all of them)."""
         cfg = self.config
         self.workers.sync_weights()

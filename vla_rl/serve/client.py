@@ -22,7 +22,7 @@ from vla_rl.serve.server import AUTH_SCHEME
 from vla_rl.serve.wire import decode, encode
 
 if TYPE_CHECKING:
-    from vla_rl.eval.episodes import EvalResult
+    from vla_rl.eval.episode_stats import EpisodeStats
 
 
 class ServerError(RuntimeError):
@@ -130,9 +130,9 @@ class RemotePolicy:
 
 
 def evaluate_remote(env: Any, uri: str, reset_ids: Sequence[int], api_key: str | None = None,
-                    progress: bool = False) -> "EvalResult":
+                    progress: bool = False) -> "EpisodeStats":
     """One episode per reset id of `env` (auto-reset off), every action fetched from the server at `uri`
-    through one connection per environment; returns `vla_rl.eval.episodes.EvalResult`."""
+    through one connection per environment; returns `vla_rl.eval.episode_stats.EpisodeStats`."""
     from vla_rl.eval.episodes import evaluate_policy
 
     with RemotePolicy(uri, env.num_envs, api_key) as remote:
