@@ -12,13 +12,14 @@ forward_inputs: "images" (N, C, 3, S, S) uint8, "proprio" (N, P) float32 (when u
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from vla_rl.config.model import ModelConfig
+from vla_rl.models.presets import size_preset
 from vla_rl.models.action_codec import N_BINS, ActionCodec, identity_norm_stats
 from vla_rl.models.cnn.encoders import CNN_ENCODERS
 from vla_rl.models.base import ActOutput, EvaluateOutput, Obs, Policy
@@ -113,11 +114,7 @@ class CNNPolicy(Policy):
 
     @classmethod
     def build(cls, cfg: ModelConfig, env: EnvFacts, seed: int) -> "CNNPolicy":
-        if cfg.size not in SIZES:
-            raise ValueError(f"model.size={cfg.size!r} is not a cnn preset; choose one of {sorted(SIZES)}")
-        size = SIZES[cfg.size]
-        if cfg.image_size is not None:
-            size = replace(size, image_size=cfg.image_size)
+        size = size_preset(SIZES, cfg, "cnn")
         cameras = ("main", "wrist") if cfg.use_wrist else ("main",)
         if any(c not in env.cameras for c in cameras):
             raise ValueError(f"the cnn policy reads cameras {cameras}; the environment has {env.cameras}")

@@ -12,7 +12,6 @@ vocabulary ids.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import Any
 
@@ -20,6 +19,7 @@ import torch
 from transformers import Dinov2WithRegistersConfig, LlamaConfig, PreTrainedTokenizerFast, SiglipVisionConfig
 
 from vla_rl.config.model import ModelConfig
+from vla_rl.models.presets import size_preset
 from vla_rl.models.action_codec import ActionCodec, identity_norm_stats
 from vla_rl.models.codec_settings import make_codec, resolve, saved_fields
 from vla_rl.models.base import ActOutput, EvaluateOutput, Obs, Policy
@@ -77,13 +77,9 @@ class OpenVLAPolicy(Policy):
     @classmethod
     def build(cls, cfg: ModelConfig, env: EnvFacts, seed: int) -> "OpenVLAPolicy":
         """Random weights (seeded) from the `cfg.size` preset, a byte-level tokenizer, identity statistics."""
-        if cfg.size not in SIZES:
-            raise ValueError(f"model.size={cfg.size!r} is not an openvla preset; choose one of {sorted(SIZES)}")
+        size = size_preset(SIZES, cfg, "openvla")
         if "main" not in env.cameras:
             raise ValueError(f"the openvla family reads the 'main' camera; the environment has {env.cameras}")
-        size = SIZES[cfg.size]
-        if cfg.image_size is not None:
-            size = dataclasses.replace(size, image_size=cfg.image_size)
         tokenizer = build_tiny_tokenizer(size.base_vocab)
         text = llama_config(size, round_up(len(tokenizer), 64), tokenizer.pad_token_id, tokenizer.bos_token_id,
                             tokenizer.eos_token_id, max_positions=2048)

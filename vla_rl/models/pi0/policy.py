@@ -32,6 +32,7 @@ import torch
 from transformers import PreTrainedTokenizerFast
 
 from vla_rl.config.model import ModelConfig
+from vla_rl.models.presets import size_preset
 from vla_rl.models.action_codec import ActionCodec, identity_norm_stats
 from vla_rl.models.base import ActOutput, EvaluateOutput, Obs, Policy, SupervisedOutput, host_proprio
 from vla_rl.models.checkpoint_io import read_config, read_weights, write_config, write_weights
@@ -83,11 +84,7 @@ class Pi0Policy(Policy):
     @classmethod
     def build(cls, cfg: ModelConfig, env: EnvFacts, seed: int) -> "Pi0Policy":
         """Random weights (seeded) from the `cfg.size` preset, a byte-level tokenizer, identity statistics."""
-        if cfg.size not in SIZES:
-            raise ValueError(f"model.size={cfg.size!r} is not a pi0 preset; choose one of {sorted(SIZES)}")
-        size = SIZES[cfg.size]
-        if cfg.image_size is not None:
-            size = dataclasses.replace(size, image_size=cfg.image_size)
+        size = size_preset(SIZES, cfg, "pi0")
         if size.image_size % size.patch_size:
             raise ValueError(f"model.image_size={size.image_size} is not a multiple of the {size.patch_size} px patch")
         cameras = ["main", "wrist"] if cfg.use_wrist else ["main"]
