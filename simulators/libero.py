@@ -30,7 +30,6 @@ def worker_env_vars() -> dict[str, str]:
     return env
 
 
-@ENV_BACKENDS.register("libero")
 def probe(suite: str = "libero_spatial") -> str:
     """One line on whether LIBERO can run here (`vla-rl info`): robosuite and the LIBERO benchmark import, and
     the suite's task files, init states and scene assets are on disk; raises naming what is missing."""
@@ -48,6 +47,7 @@ def probe(suite: str = "libero_spatial") -> str:
     return f"{len(tasks)} {suite} tasks, their bddl files, init states and scene assets on disk"
 
 
+@ENV_BACKENDS.register("libero")
 class LiberoVectorEnv(SubprocVectorEnv):
     """N LIBERO envs (one task or a whole suite), one worker process each."""
 
