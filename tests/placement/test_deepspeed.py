@@ -115,8 +115,11 @@ def assert_same_update(weights, reference, start):
 def test_zero_stage_trains_like_single_process(runs, stage):
     single, ds = runs[0], runs[1][stage]
     assert single["losses"][0] != single["losses"][1]  # the steps changed the weights
-    np.testing.assert_allclose(ds["losses"], single["losses"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ds["norms"], single["norms"], rtol=1e-4)
+    # Each rank's forward runs on half the batch, and CPU conv kernels may round a batch of 2 differently from one
+    # of 4 (seen: 4e-5 relative on the first loss on one machine, 0 on another); a wrong gradient reduction is off
+    # by a factor of the world size, far outside these tolerances.
+    np.testing.assert_allclose(ds["losses"], single["losses"], rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(ds["norms"], single["norms"], rtol=1e-3)
     assert_same_update(ds["weights"], single["weights"][-1], single["initial"])
     optim, reference = ds["at_step2"]["optim"], single["optim2"]  # the same name-keyed, unsharded format
     assert set(optim["state"]) == set(reference["state"])
