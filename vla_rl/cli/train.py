@@ -8,6 +8,7 @@ With a distributed engine the ranks are started by torchrun, which runs this mod
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from rich.console import Console
@@ -46,8 +47,19 @@ def print_summary(console: Console, summary) -> None:
     console.print(table)
 
 
+def _interruptible() -> None:
+    """Ctrl-C, and the SIGINT a sweep passes on, stop the run (it closes its envs and keeps its checkpoints) even
+    when it started with SIGINT ignored (a background job of a non-interactive shell) or blocked (a mask inherited
+    from the parent): the run would go on to its end while the sweep waited to kill it."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a mask, unlike a handler, survives exec
+
+
 def run(args: argparse.Namespace) -> int:
     from vla_rl.config.loader import load_config
+
+    _interruptible()
 
     recipe, overrides = split_recipe_args(args.args)
     config = load_config(recipe, overrides)
