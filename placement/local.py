@@ -91,7 +91,7 @@ def _build_local(config, plan: Plan) -> Workers:
     return Workers(env=env, policy=policy, engine=engine, device=device, plan=plan,
                    rollout_cores=cores_of(plan.cluster, plan.rollout.devices) if pins else None,
                    actor_cores=cores_of(plan.cluster, plan.actor.devices) if pins else None,
-                   torch_threads=config.placement.torch_threads)
+                   torch_threads=config.placement.torch_threads, train_threads=config.placement.train_threads)
 
 
 PLACEMENTS.register("local/collocated")(_build_local)
@@ -123,7 +123,8 @@ def _build_disaggregated(config, plan: Plan) -> Workers:
     # This process only drives the rollout (the rollout worker infers), so it stays on the actor's slots.
     return Workers(env=env, policy=policy, engine=engine, device=device, plan=plan, rollout=rollout,
                    weight_sync=WeightSender(policy), rollout_cores=actor_cores, actor_cores=actor_cores,
-                   torch_threads=config.placement.torch_threads, closers=closers)
+                   torch_threads=config.placement.torch_threads, train_threads=config.placement.train_threads,
+                   closers=closers)
 
 
 __all__ = ["build_actor", "build_env"]

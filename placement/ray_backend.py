@@ -135,7 +135,8 @@ def build_ray(config, plan: Plan) -> Workers:
         raise
     closers.append(group)
     return Workers(env=env, policy=policy, engine=engine, device=device, plan=plan, rollout=rollout,
-                   weight_sync=WeightSender(policy), torch_threads=config.placement.torch_threads, closers=closers)
+                   weight_sync=WeightSender(policy), torch_threads=config.placement.torch_threads,
+                   train_threads=config.placement.train_threads, closers=closers)
 
 
 for _mode in ("collocated", "hybrid", "disaggregated"):

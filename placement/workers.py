@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import torch
 
-from placement.cluster import pinned
+from placement.cluster import pinned, torch_threads
 from placement.collective import Collective
 from placement.plan import Plan
 from vla_rl.metrics_log import MetricsLog, NullLog
@@ -47,6 +47,8 @@ class Workers:
     """CPU cores this process runs on while it trains (None: no pinning)."""
     torch_threads: int = 0
     """torch threads when pinned (0: one per pinned core)."""
+    train_threads: int = 0
+    """torch threads in the train phase (0: as in the rollout; `placement.train_threads`)."""
     weights_version: int = 0
     """Version of the weights the rollout side acts with (bumped by every sync)."""
     closers: list[Any] = field(default_factory=list)
@@ -113,6 +115,7 @@ class Workers:
                 if self.plan.offload:
                     self.engine.onload()
                 stack.enter_context(pinned(self.actor_cores, self.torch_threads))
+                stack.enter_context(torch_threads(self.train_threads))
             yield
         if name == "train":
             self.stale = True

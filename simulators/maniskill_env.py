@@ -97,12 +97,36 @@ class ManiSkillSingleEnv(SingleEnv):
         return self._obs(raw)
 
     def step(self, action: np.ndarray) -> StepOutcome:
-        a = self._torch.as_tensor(np.asarray(action, dtype=np.float32))[None]
-        raw, reward, terminated, _, info = self._env.step(a)
+        raw, reward, terminated, _, info = self._env.step(self._action(action))
+        return self._outcome(self._obs(raw), reward, terminated, info)
+
+    def step_unobserved(self, action: np.ndarray) -> StepOutcome:
+        """A step inside a chunk: ManiSkill's `step` without its sensor capture, so no camera renders (obs None).
+        Physics, reward, success and termination are `step`'s; the reward sees the state part of the observation.
+        Rendering bounds a CPU rollout, so a policy acting in chunks of K renders 1/K of the frames."""
+        env = self._env
+        applied = env._step_action(self._action(action))
+        env._elapsed_steps += 1
+        info = env.get_info()
+        reward = env.get_reward(obs=env._get_obs_state_dict(info), action=applied, info=info)
+        done = self._torch.zeros(1, dtype=self._torch.bool)
+        for flag in ("success", "fail"):  # as ManiSkill's step: the episode ends on success or failure
+            if flag in info:
+                done = done | info[flag].cpu()
+        return self._outcome(None, reward, done, info)
+
+    def observe(self) -> SingleObs:
+        """The observation after a `step_unobserved`: the cameras rendered now."""
+        return self._obs(self._env.get_obs())
+
+    def _action(self, action: np.ndarray) -> Any:
+        return self._torch.as_tensor(np.asarray(action, dtype=np.float32))[None]
+
+    def _outcome(self, obs: SingleObs | None, reward: Any, terminated: Any, info: dict[str, Any]) -> StepOutcome:
         if not self._terminate_on_success:  # ManiSkill terminates on success or fail: keep only fail
             terminated = info["fail"] if "fail" in info else [False]
         return StepOutcome(
-            obs=self._obs(raw),
+            obs=obs,
             reward=float(reward[0]),
             terminated=bool(terminated[0]),
             success=bool(info["success"][0]) if "success" in info else False,

@@ -8,7 +8,8 @@ weights cost the same) and timed on synthetic observations of the recipe's env (
   (the simulator's time is not included: tools/bench_sim.py measures that);
 - train step: `evaluate()` + backward + an AdamW step on one minibatch of the recipe's size
   (env.num_envs x rollout.steps_per_iteration / algorithm.num_minibatches samples), and that times
-  update_epochs x num_minibatches = the update of one iteration when no group is filtered (an upper bound).
+  update_epochs x num_minibatches = the update of one iteration when no group is filtered (an upper bound);
+  on `placement.train_threads` torch threads where the recipe sets them (act on `placement.torch_threads`).
 
 Timings on a shared machine move with its load; the ratios between recipes, measured in one process one
 after another, hold up better. Prints a table and writes JSON.
@@ -29,6 +30,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from placement.cluster import torch_threads
 from vla_rl.checkpoints import write_text_atomic
 from vla_rl.config.loader import load_config
 from vla_rl.models.registry import build_policy
@@ -75,13 +77,15 @@ def bench_recipe(recipe: str, overrides: list[str], action_dim: int, proprio_dim
         (-out.logprobs.mean()).backward()
         opt.step()
 
-    t_train = median_seconds(train_step, repeats)
+    with torch_threads(cfg.placement.train_threads):  # as the run trains (placement.train_threads, when set)
+        t_train = median_seconds(train_step, repeats)
+        train_threads = torch.get_num_threads()
     steps = algo.update_epochs * algo.num_minibatches
     return {"recipe": recipe, "overrides": overrides, "family": cfg.model.family, "size": cfg.model.size,
             "params": sum(p.numel() for p in policy.parameters()), "num_envs": n, "chunk": chunk,
             "act_s": t_act, "actions_per_s": n * chunk / t_act, "minibatch": mb, "train_step_s": t_train,
             "update_steps_per_iteration": steps, "update_s_per_iteration": steps * t_train,
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "train_threads": train_threads}
 
 
 def main() -> None:

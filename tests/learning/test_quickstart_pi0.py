@@ -23,7 +23,8 @@ TOY = ["env.num_envs=2", "env.reward_mode=dense", "algorithm.num_minibatches=2",
 def test_quickstart_pi0_is_the_quickstart_with_a_flow_policy():
     pi0, cnn = load_config("quickstart_pi0"), load_config("quickstart")
     assert pi0.env == cnn.env and pi0.warmstart == cnn.warmstart and pi0.algorithm == cnn.algorithm
-    assert (pi0.runner.eval_episodes, pi0.runner.iterations) == (cnn.runner.eval_episodes, cnn.runner.iterations) == (128, 50)
+    assert pi0.runner.eval_episodes == cnn.runner.eval_episodes == 128
+    assert pi0.runner.iterations == 50  # as measured; the CNN's iterations are cheaper and it runs more
     assert pi0.model.family == "pi0" and pi0.model.noise_method == "flow_sde"
     # the policy calls of one episode cover its env steps (the last chunk stops at the time limit)
     calls, chunk = pi0.rollout.steps_per_iteration, pi0.model.action_chunk

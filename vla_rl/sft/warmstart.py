@@ -102,17 +102,17 @@ def run_sft(config: Config, demos: DemoSet, out_dir: str | Path, progress: bool 
 
     out = Path(out_dir)
     meta = demos.meta
-    if config.placement.torch_threads:  # as the placement does for RL (one thread is fastest on a busy CPU)
-        import torch
+    from placement.cluster import torch_threads
 
-        torch.set_num_threads(config.placement.torch_threads)
     policy = build_policy(config.model, action_dim=meta["action_dim"], cameras=tuple(meta["cameras"]),
                           proprio_dim=meta["proprio_dim"], seed=config.runner.seed,
                           gripper_convention=meta["gripper_convention"])
     log = MetricsLog(out / "logs")
+    threads = config.placement.train_threads or config.placement.torch_threads  # as the actor trains in RL
     try:
-        result = train_sft(policy, list(demos), config.warmstart, seed=config.runner.seed, progress=progress,
-                           log=log.write)
+        with torch_threads(threads):
+            result = train_sft(policy, list(demos), config.warmstart, seed=config.runner.seed, progress=progress,
+                               log=log.write)
     finally:
         log.close()
     policy.save_pretrained(str(out / "policy"))
