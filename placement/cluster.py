@@ -117,20 +117,4 @@ def pinned(cores: Sequence[int] | None, threads: int = 0) -> Iterator[None]:
         torch.set_num_threads(before_threads)
 
 
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Run torch on `threads` intra-op threads inside the block (0: leave them as they are)."""
-    if not threads:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-__all__ = ["Cluster", "cores_of", "detect_cluster", "local_cores", "pinned", "tensor_device", "torch_threads"]
+__all__ = ["Cluster", "cores_of", "detect_cluster", "local_cores", "pinned", "tensor_device"]

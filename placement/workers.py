@@ -17,10 +17,11 @@ from typing import Any, Iterator
 
 import torch
 
-from placement.cluster import pinned, torch_threads
+from placement.cluster import pinned
 from placement.collective import Collective
 from placement.plan import Plan
 from vla_rl.metrics_log import MetricsLog, NullLog
+from vla_rl.threads import torch_threads
 
 
 @dataclass

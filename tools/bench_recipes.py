@@ -30,10 +30,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from placement.cluster import torch_threads
 from vla_rl.checkpoints import write_text_atomic
 from vla_rl.config.loader import load_config
 from vla_rl.models.registry import build_policy
+from vla_rl.threads import torch_threads
 
 INSTRUCTION = "push the cube to the goal region in front of it"
 

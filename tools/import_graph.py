@@ -25,7 +25,7 @@ PACKAGES = ("vla_rl", "placement", "simulators")
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("vla_rl", "vla_rl.registry", "vla_rl.checkpoints", "vla_rl.metrics_log", "vla_rl.seeding", "vla_rl.lockfile",
-     "vla_rl.progress"),
+     "vla_rl.progress", "vla_rl.threads"),
     ("vla_rl.config", "vla_rl.algorithms", "vla_rl.demos"),
     ("simulators", "vla_rl.models"),
     ("vla_rl.engines", "vla_rl.eval"),

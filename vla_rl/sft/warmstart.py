@@ -102,7 +102,7 @@ def run_sft(config: Config, demos: DemoSet, out_dir: str | Path, progress: bool 
 
     out = Path(out_dir)
     meta = demos.meta
-    from placement.cluster import torch_threads
+    from vla_rl.threads import torch_threads
 
     policy = build_policy(config.model, action_dim=meta["action_dim"], cameras=tuple(meta["cameras"]),
                           proprio_dim=meta["proprio_dim"], seed=config.runner.seed,
