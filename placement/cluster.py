@@ -16,6 +16,7 @@ from typing import Iterator, Literal, Sequence
 from simulators.affinity import set_process_cores
 from vla_rl.config.core import ConfigError
 from vla_rl.config.placement import PlacementConfig
+from vla_rl.threads import torch_threads
 
 DeviceKind = Literal["gpu", "cpu"]
 
@@ -105,16 +106,13 @@ def pinned(cores: Sequence[int] | None, threads: int = 0) -> Iterator[None]:
     if not cores or not hasattr(os, "sched_setaffinity"):
         yield
         return
-    import torch
-
-    before_cores, before_threads = os.sched_getaffinity(0), torch.get_num_threads()
+    before_cores = os.sched_getaffinity(0)
     set_process_cores(os.getpid(), cores)
-    torch.set_num_threads(threads or len(cores))
     try:
-        yield
+        with torch_threads(threads or len(cores)):
+            yield
     finally:
         set_process_cores(os.getpid(), sorted(before_cores))
-        torch.set_num_threads(before_threads)
 
 
 __all__ = ["Cluster", "cores_of", "detect_cluster", "local_cores", "pinned", "tensor_device"]

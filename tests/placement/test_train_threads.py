@@ -13,8 +13,8 @@ from vla_rl.config.loader import load_config
 
 def test_the_train_phase_runs_on_train_threads_and_the_rollout_on_torch_threads():
     before = torch.get_num_threads()
-    config = load_config("quickstart", ["env.num_envs=2", "algorithm.group_size=2", "warmstart.enabled=false", "placement.torch_threads=1",
-                                        "placement.train_threads=3"])
+    config = load_config("quickstart", ["env.num_envs=2", "algorithm.group_size=2", "warmstart.enabled=false",
+                                        "placement.torch_threads=1", "placement.train_threads=3"])
     workers = build_workers(config)
     try:
         assert torch.get_num_threads() == 1
